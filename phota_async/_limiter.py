@@ -1,0 +1,71 @@
+"""An adaptive limit on requests in flight (AIMD), with an optional requests-per-second budget.
+
+The limit starts at the user's ceiling, halves when the server pushes back (429 or 503) and grows
+back by one per success, like TCP's congestion window or aiobotocore's adaptive mode.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+
+__all__ = ["AdaptiveLimiter"]
+
+
+class AdaptiveLimiter:
+    """Caps concurrent requests under ``ceiling``; ``rate`` (if set) caps requests per second."""
+
+    def __init__(self, ceiling: int, *, rate: float | None = None, adaptive: bool = True) -> None:
+        if ceiling < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        self.ceiling = ceiling
+        self.adaptive = adaptive
+        self._limiter = anyio.CapacityLimiter(ceiling)
+        self._rate = rate
+        self._next_slot = 0.0
+        self.pushbacks = 0
+
+    @property
+    def limit(self) -> int:
+        """The current limit (between 1 and the ceiling)."""
+        return int(self._limiter.total_tokens)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests holding a slot now."""
+        return self._limiter.borrowed_tokens
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one slot for the duration of one request attempt."""
+        token = object()
+        await self._limiter.acquire_on_behalf_of(token)
+        try:
+            await self._pace()
+            yield
+        finally:
+            self._limiter.release_on_behalf_of(token)
+
+    async def _pace(self) -> None:
+        if not self._rate:
+            return
+        # Reserve the next free slot on the schedule, then sleep until it comes.
+        now = time.monotonic()
+        slot = max(now, self._next_slot)
+        self._next_slot = slot + 1.0 / self._rate
+        if slot > now:
+            await anyio.sleep(slot - now)
+
+    def on_pushback(self) -> None:
+        """The server said slow down (429/503): halve the limit."""
+        self.pushbacks += 1
+        if self.adaptive:
+            self._limiter.total_tokens = max(1, self.limit // 2)
+
+    def on_success(self) -> None:
+        """A request went through: grow the limit back by one, up to the ceiling."""
+        if self.adaptive and self.limit < self.ceiling:
+            self._limiter.total_tokens = self.limit + 1
