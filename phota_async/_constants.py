@@ -46,3 +46,33 @@ PROFILE_PHOTOS_MAX: Final = 50
 TAG_MAX_LENGTH: Final = 128
 CLIENT_REQUEST_ID_MAX_LENGTH: Final = 128
 CLIENT_REQUEST_ID_PATTERN: Final = r"[A-Za-z0-9._:-]+"
+
+# --- Profile photos (pre-flight, preparation, uploads) ----------------------
+# Short side under the first refuses a photo, under the second warns (phota-api.md section 5:
+# "1K or more").
+PHOTO_MIN_SIDE: Final = 256
+PHOTO_GOOD_SIDE: Final = 1024
+# The server scales anything larger down anyway; doing it here saves upload time.
+PHOTO_MAX_SIDE: Final = 4096
+# Refused before decoding: beyond this a photo is a decompression bomb, not a portrait
+# (a 200 MP phone photo is 16320x12240). Pillow's own global limit is left untouched.
+PHOTO_MAX_PIXELS: Final = 210_000_000
+# A check that prepares nothing decodes JPEGs at a reduced scale (still reading every byte).
+PHOTO_CHECK_DECODE_SIDE: Final = 512
+PHOTO_JPEG_QUALITY: Final = 92
+PHOTO_WEBP_QUALITY: Final = 92
+PHOTO_PNG_COMPRESS_LEVEL: Final = 6
+# Hamming distance between two 64-bit dHashes at or under which photos are near duplicates.
+PHOTO_NEAR_DUPLICATE_DISTANCE: Final = 6
+# Worker threads decoding at once: each holds a decoded photo (72 MB for 24 MP).
+PHOTO_MAX_WORKERS_CAP: Final = 4
+UPLOAD_CONCURRENCY: Final = 8
+UPLOAD_RETRIES: Final = 3
+UPLOAD_RETRY_WAIT: Final = 0.5
+UPLOAD_RETRY_WAIT_MAX: Final = 8.0
+UPLOAD_CONNECT_TIMEOUT: Final = 10.0
+UPLOAD_READ_TIMEOUT: Final = 120.0
+S3_DEFAULT_PREFIX: Final = "phota/"
+# Long enough for the server to fetch the photos during a training (about 20 minutes).
+S3_URL_EXPIRES: Final = 7200
+S3_URL_EXPIRES_MAX: Final = 7 * 24 * 3600  # the SigV4 ceiling

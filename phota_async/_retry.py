@@ -117,8 +117,9 @@ async def run_with_retries(
     jitter = rng or random.Random()
 
     def wait(state: tenacity.RetryCallState) -> float:
-        assert state.outcome is not None
-        return policy.wait(state.outcome.exception(), state.attempt_number, jitter)
+        exc = state.outcome.exception() if state.outcome else None
+        assert exc is not None  # tenacity only waits after a failed attempt
+        return policy.wait(exc, state.attempt_number, jitter)
 
     def stop(state: tenacity.RetryCallState) -> bool:
         return state.attempt_number >= policy.max_attempts or not deadline.allows(

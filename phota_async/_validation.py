@@ -42,7 +42,7 @@ def _listing(values: Iterable[str]) -> str:
 def enum_value(value: object, enum: type[E], field: str) -> E:
     """``value`` as a member of ``enum``; the member itself or its string value is accepted."""
     try:
-        return enum(value)
+        return enum(value)  # type: ignore[arg-type]  # a wrong type is reported below
     except ValueError:
         raise InvalidInputError(
             field, f"{value!r} is not a valid value", allowed=_listing(m.value for m in enum)
@@ -131,14 +131,14 @@ def callback_url(value: object) -> str | None:
     parts = urlsplit(value)
     if parts.scheme == "https" and parts.hostname:
         return value
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
         return value
     raise InvalidInputError(
         "callback_url", f"{value!r} is not allowed", allowed="https URLs (http only to loopback)"
     )
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:

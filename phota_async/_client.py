@@ -1,0 +1,150 @@
+"""``AsyncPhota``: the client. It wires the layers together and owns their lifetimes."""
+
+from __future__ import annotations
+
+import os
+import random
+import warnings
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+
+from . import _constants as C
+from ._events import EventHook
+from ._exceptions import MissingAPIKeyError
+from ._jobs import JobContext
+from ._jobs_resource import Jobs
+from ._limiter import AdaptiveLimiter
+from ._polling import PollConfig
+from ._profiles import Profiles
+from ._requester import Requester
+from ._retry import RetryPolicy
+from ._scheduler import PollScheduler
+from ._studio import Studio
+from ._transport import Transport
+from ._uploaders import EmulatorBucketUploader, Uploader
+from ._validation import is_loopback
+from ._webhooks import Webhooks
+
+__all__ = ["AsyncPhota"]
+
+
+class AsyncPhota:
+    """An asynchronous client of the Phota API.
+
+    ``api_key`` defaults to ``$PHOTA_API_KEY``; ``base_url`` to ``$PHOTA_BASE_URL``, then the
+    public API. ``max_concurrency`` caps requests in flight (it shrinks on 429/503 and grows
+    back); ``rate_limit`` optionally caps requests per second. ``timeout`` bounds each call, all
+    its retries included. ``uploader`` stores local profile photos where the API can fetch them
+    (against a local emulator its bucket is used by default). ``poll`` tunes job polling.
+    ``on_event`` receives a :class:`RequestEvent` per request start, end and retry.
+
+    Use it as ``async with AsyncPhota() as phota:`` or call :meth:`aclose` when done.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        max_concurrency: int = C.DEFAULT_MAX_CONCURRENCY,
+        *,
+        uploader: Uploader | None = None,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        rate_limit: float | None = None,
+        poll: PollConfig | None = None,
+        on_event: EventHook | None = None,
+        download_concurrency: int = C.DEFAULT_DOWNLOAD_CONCURRENCY,
+        seed: int | None = None,
+    ) -> None:
+        key = api_key if api_key is not None else os.environ.get(C.API_KEY_ENV)
+        if not key:
+            raise MissingAPIKeyError(
+                f"no API key: pass AsyncPhota(api_key=...) or set {C.API_KEY_ENV}"
+            )
+        url = base_url or os.environ.get(C.BASE_URL_ENV) or C.DEFAULT_BASE_URL
+        self._transport = Transport(api_key=key, base_url=url)
+        self._limiter = AdaptiveLimiter(max_concurrency, rate=rate_limit)
+        self._requester = Requester(
+            self._transport, limiter=self._limiter, policy=retry or RetryPolicy(),
+            timeout=timeout, hook=on_event, rng=random.Random(seed),
+        )
+        self._ctx = JobContext(
+            requester=self._requester,
+            scheduler=PollScheduler(workers=max_concurrency),
+            poll=poll or PollConfig(),
+            downloads=anyio.CapacityLimiter(download_concurrency),
+            rng=random.Random(seed),
+        )
+        self._uploader = uploader
+        self._own_uploader: EmulatorBucketUploader | None = None
+        self.profiles = Profiles(self._ctx, self._uploader_for_profiles)
+        self.jobs = Jobs(self._ctx)
+        self.webhooks = Webhooks(self._ctx)
+        self.studio = Studio(self._ctx)
+        self.generate = self.studio.generate
+        self.edit = self.studio.edit
+        self.enhance = self.studio.enhance
+        self.remix = self.studio.remix
+
+    def __repr__(self) -> str:
+        return f"AsyncPhota(base_url={self._transport.base_url!r})"
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL (ends with a slash)."""
+        return self._transport.base_url
+
+    @property
+    def limiter(self) -> AdaptiveLimiter:
+        """The adaptive limit on requests in flight (read ``.limit``, ``.in_flight``)."""
+        return self._limiter
+
+    @property
+    def scheduler(self) -> PollScheduler:
+        """The shared poll scheduler (read ``.pending``, ``.polls``, ``.task_count``)."""
+        return self._ctx.scheduler
+
+    def reset_credit_breaker(self) -> None:
+        """Allow submits again after a 402 stopped them (top up the credit first)."""
+        self._requester.reset_credit_breaker()
+
+    def _uploader_for_profiles(self) -> Uploader | None:
+        if self._uploader is not None:
+            return self._uploader
+        parts = urlsplit(self._transport.base_url)
+        if not is_loopback(parts.hostname or ""):
+            return None
+        # Against a local emulator, its bucket hosts the photos.
+        if self._own_uploader is None:
+            self._own_uploader = EmulatorBucketUploader(f"{parts.scheme}://{parts.netloc}/bucket")
+        return self._own_uploader
+
+    async def aclose(self) -> None:
+        """Stop polling and close the HTTP session. Job handles keep their state."""
+        await self._ctx.scheduler.aclose()
+        if self._own_uploader is not None:
+            await self._own_uploader.aclose()
+        await self._transport.aclose()
+
+    async def __aenter__(self) -> AsyncPhota:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        transport = getattr(self, "_transport", None)
+        if transport is not None and transport.opened_session and not transport.closed:
+            _warn(
+                f"{self!r} was not closed: use 'async with AsyncPhota()' or 'await aclose()'",
+                ResourceWarning,
+                stacklevel=2,
+            )
