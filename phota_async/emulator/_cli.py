@@ -1,0 +1,102 @@
+"""Command line: run the emulator until Ctrl-C.
+
+Used by `phota emulator` and `python -m phota_async.emulator`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+
+from ._callbacks import CallbackPolicy
+from ._emulator import PhotaEmulator
+
+DEFAULT_PORT = 8787
+DEFAULT_KEY = "emu-test-key"
+RANDOM_5XX = (500, 502, 503)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="phota emulator", description="Run a local Phota API emulator until Ctrl-C."
+    )
+    add = parser.add_argument
+    add("--host", default="127.0.0.1")
+    add("--port", type=int, default=DEFAULT_PORT)
+    add("--time-scale", type=float, default=600.0, help="emulated seconds per real second")
+    add("--training-seconds", type=float, default=1200.0, help="emulated duration of a training")
+    add(
+        "--api-key",
+        action="append",
+        dest="api_keys",
+        help=f"accepted key (repeatable; default {DEFAULT_KEY})",
+    )
+    add("--credit", type=float, default=None, help="prepaid dollars (default: unlimited)")
+    add("--webhook-secret", default="whsec-emulator")
+    add("--seed", type=int, default=0)
+    add("--latency", type=float, default=0.0, help="real seconds added to every API answer")
+    add(
+        "--rate-limit",
+        type=float,
+        default=None,
+        metavar="RPS",
+        help="requests per second, then 429",
+    )
+    add("--burst", type=int, default=None, help="rate limit burst (default: RPS rounded up)")
+    add("--fail-rate", type=float, default=0.0, metavar="P", help="answer 500/502/503 at random")
+    add(
+        "--drop-after-rate",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="process, then drop the connection without answering, at random",
+    )
+    add("--duplicate-callbacks", action="store_true")
+    add("--callback-delay", type=float, default=0.0, help="real seconds before each callback")
+    add("--drop-callbacks", action="store_true")
+    add("--access-log", action="store_true")
+    return parser
+
+
+def build_emulator(args: argparse.Namespace) -> PhotaEmulator:
+    """The emulator the arguments describe, faults included (not started)."""
+    emulator = PhotaEmulator(
+        api_keys=args.api_keys or (DEFAULT_KEY,),
+        host=args.host,
+        port=args.port,
+        time_scale=args.time_scale,
+        training_seconds=args.training_seconds,
+        credit=args.credit,
+        webhook_secret=args.webhook_secret,
+        callbacks=CallbackPolicy(
+            duplicate=args.duplicate_callbacks, delay=args.callback_delay, drop=args.drop_callbacks
+        ),
+        seed=args.seed,
+        access_log=args.access_log,
+    )
+    if args.latency:
+        emulator.inject("*", latency=args.latency)
+    if args.fail_rate:
+        emulator.inject("*", status=RANDOM_5XX, probability=args.fail_rate)
+    if args.drop_after_rate:
+        emulator.inject("*", drop="after", probability=args.drop_after_rate)
+    if args.rate_limit:
+        burst = args.burst or max(1, round(args.rate_limit + 0.5))
+        emulator.rate_limit(args.rate_limit, burst)
+    return emulator
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    async with build_emulator(args) as emulator:
+        print(f"Phota emulator at {emulator.url}", flush=True)
+        print(f"API key: {emulator.api_key}", flush=True)
+        print(f"Bucket: {emulator.bucket_url}    (Ctrl-C to stop)", flush=True)
+        await asyncio.Event().wait()
