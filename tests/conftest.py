@@ -1,0 +1,55 @@
+"""Shared fixtures: an in-process emulator in scaled time and a client pointed at it."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+
+import pytest
+from PIL import Image
+
+from phota_async import AsyncPhota, PollConfig, RetryPolicy
+from phota_async.emulator import PhotaEmulator, sample_photo
+
+TIME_SCALE = 600.0
+# Retries in tests wait milliseconds, never seconds.
+FAST_RETRY = RetryPolicy(backoff_initial=0.001, backoff_max=0.005, retry_after_cap=0.02)
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[PhotaEmulator]:
+    async with PhotaEmulator(time_scale=TIME_SCALE) as emu:
+        yield emu
+
+
+def make_client(emu: PhotaEmulator, **options: object) -> AsyncPhota:
+    """A client of ``emu`` with the poll cadence and retries scaled for tests."""
+    settings: dict[str, object] = {
+        "poll": PollConfig(time_scale=TIME_SCALE),
+        "retry": FAST_RETRY,
+        "seed": 1,
+    }
+    settings.update(options)
+    return AsyncPhota(api_key=emu.api_key, base_url=emu.url, **settings)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def phota(emulator: PhotaEmulator) -> AsyncIterator[AsyncPhota]:
+    async with make_client(emulator) as client:
+        yield client
+
+
+def photo(index: int = 0, *, fmt: str = "jpeg", size: int = 64) -> bytes:
+    """A small real photo (a subject on a background) from the emulator's generator."""
+    return sample_photo(index, fmt=fmt, size=size)  # type: ignore[arg-type]
+
+
+def training_photos(count: int = 10, *, size: int = 1024) -> list[bytes]:
+    """Distinct photos large enough to pass the pre-flight checks without warnings."""
+    return [sample_photo(i, size=size) for i in range(count)]
+
+
+def png_bytes(size: tuple[int, int] = (32, 32), colour: tuple[int, int, int] = (10, 20, 30)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, "PNG")
+    return out.getvalue()
