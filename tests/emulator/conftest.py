@@ -7,8 +7,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-
 from emu_http import Api
+
 from phota_async.emulator import PhotaEmulator
 
 FAST_JOBS = {"generate": 30.0, "edit": 30.0, "enhance": 30.0, "remix": 30.0}  # 0.05 s real each

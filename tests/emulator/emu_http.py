@@ -36,9 +36,9 @@ class Api:
         status, data, _ = await self.call("GET", path, **kwargs)
         return status, data
 
-    async def poll(self, path: str, done: Callable[[Any], bool], *, timeout: float = 3.0) -> Any:
+    async def poll(self, path: str, done: Callable[[Any], bool], *, within: float = 3.0) -> Any:
         """GET `path` every 10 ms until `done(body)`; the last body."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while True:
                 status, body = await self.get(path)
                 assert status == 200, body
@@ -47,10 +47,22 @@ class Api:
                 await asyncio.sleep(0.01)
 
     async def train(self, count: int = 5, *, uniform: bool = False, **body: Any) -> str:
-        urls = [self.emu.put_object(sample_photo(i, uniform=uniform), "image/jpeg") for i in range(count)]
+        urls = [
+            self.emu.put_object(sample_photo(i, uniform=uniform), "image/jpeg")
+            for i in range(count)
+        ]
         tier = "fast" if count <= 10 else "standard"
-        status, data = await self.post("/profiles/add", {"image_urls": urls, "training_tier": tier, **body})
+        status, data = await self.post(
+            "/profiles/add", {"image_urls": urls, "training_tier": tier, **body}
+        )
         assert status == 200, data
         return str(data["profile_id"])
 
 
+async def eventually(condition: Callable[[], bool], *, within: float = 3.0) -> None:
+    """Wait (in 10 ms steps) until `condition()` holds; fail after `within` real seconds."""
+    for _ in range(round(within / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition never held")

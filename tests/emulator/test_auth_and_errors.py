@@ -40,7 +40,9 @@ async def test_422_has_fastapi_shape(api: Api) -> None:
 
 async def test_body_that_is_not_json_is_422(api: Api) -> None:
     async with api.session.post(
-        api.emu.url + "/generate", data=b"{not json", headers={**api.headers, "Content-Type": "application/json"}
+        api.emu.url + "/generate",
+        data=b"{not json",
+        headers={**api.headers, "Content-Type": "application/json"},
     ) as response:
         assert response.status == 422
         assert (await response.json())["detail"][0]["type"] == "json_invalid"

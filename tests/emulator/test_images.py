@@ -7,9 +7,9 @@ import io
 from typing import Any
 
 import pytest
+from emu_http import Api
 from PIL import Image
 
-from emu_http import Api
 from phota_async.emulator import sample_photo
 
 PHOTO = base64.b64encode(sample_photo(1)).decode()
@@ -162,7 +162,7 @@ async def test_known_subjects_count_once_per_output(api: Api) -> None:
     assert api.emu.ledger[-1].amount == pytest.approx(3 * 0.12)  # nb2 with identity
 
 
-@pytest.mark.parametrize("emu_options", [{"job_seconds": {"generate": 700.0}}])
+@pytest.mark.parametrize("emu_options", [{"job_seconds": {"generate": 700.0}, "time_scale": 6000}])
 async def test_sync_call_past_600_emulated_seconds_is_504_and_refunded(api: Api) -> None:
     status, data = await api.post("/generate", {"prompt": "slow"})
     assert status == 504, data

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from emu_http import Api
+
 from phota_async.emulator import Dialect, sample_photo
 
 
@@ -77,7 +77,7 @@ async def test_add_rules(api: Api) -> None:
     assert (await api.post(add, {"image_urls": urls[:5], "tag": ""}))[0] == 422
     assert (await api.post(add, {"image_urls": urls[:5]}))[0] == 400  # standard takes 10..50
     assert (await api.post(add, {"image_urls": urls, "training_tier": "fast"}))[0] == 400
-    assert (await api.post(add, {"image_urls": urls[:9] + ["aGVsbG8="]}))[0] == 400
+    assert (await api.post(add, {"image_urls": [*urls[:9], "aGVsbG8="]}))[0] == 400
     status, body = await api.post(add, {"image_urls": [*urls[:9], api.emu.bucket_url + "/gone"]})
     assert status == 400 and "image_urls[9]" in body["detail"]
     assert api.emu.total_billed == 0.0
