@@ -25,12 +25,14 @@ async def emulator() -> AsyncIterator[PhotaEmulator]:
 def make_client(emu: PhotaEmulator, **options: object) -> AsyncPhota:
     """A client of ``emu`` with the poll cadence and retries scaled for tests."""
     settings: dict[str, object] = {
+        "api_key": emu.api_key,
+        "base_url": emu.url,
         "poll": PollConfig(time_scale=TIME_SCALE),
         "retry": FAST_RETRY,
         "seed": 1,
     }
     settings.update(options)
-    return AsyncPhota(api_key=emu.api_key, base_url=emu.url, **settings)  # type: ignore[arg-type]
+    return AsyncPhota(**settings)  # type: ignore[arg-type]
 
 
 @pytest.fixture
