@@ -31,6 +31,7 @@ class Settings:
     job_seconds: Mapping[str, float]
     training_seconds: float
     fetch_timeout: float
+    record_requests: bool
 
 
 @attrs.define(eq=False)

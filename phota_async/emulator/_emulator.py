@@ -51,7 +51,9 @@ class PhotaEmulator:
     """A local Phota API server in scaled time, with fault injection and a billing ledger.
 
     Use `async with PhotaEmulator() as emu:` (or `await emu.start()` / `await emu.close()`), then
-    point the SDK at `emu.url` with `emu.api_key`.
+    point the SDK at `emu.url` with `emu.api_key`. Durations are emulated seconds, run
+    `time_scale` times faster than real ones; `record_requests=False` keeps long benchmarks from
+    holding every request body in memory.
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class PhotaEmulator:
         callbacks: CallbackPolicy | None = None,
         seed: int = 0,
         fetch_timeout: float = 5.0,
+        record_requests: bool = True,
         access_log: bool = False,
     ) -> None:
         if not api_keys:
@@ -82,6 +85,7 @@ class PhotaEmulator:
             job_seconds=_job_seconds(image_job_seconds, job_seconds),
             training_seconds=training_seconds,
             fetch_timeout=fetch_timeout,
+            record_requests=record_requests,
         )
         self._ctx = _build_context(settings, ScaledClock(time_scale), Ledger(credit), seed)
         self._host = host

@@ -23,15 +23,12 @@ from ._recording import API_PREFIX, RecordedRequest
 
 log = logging.getLogger("phota_async.emulator")
 
-REQUEST_ID = web.RequestKey("phota_request_id", str)
+REQUEST_ID_HEADER = "X-Request-Id"
 _TRICKLE_CHUNKS = 10
 
 
-def request_id(request: web.Request) -> str:
-    value = request.get(REQUEST_ID)
-    if value is None:
-        value = request[REQUEST_ID] = f"req_{secrets.token_hex(12)}"
-    return value
+def new_request_id() -> str:
+    return f"req_{secrets.token_hex(12)}"
 
 
 def api_path(request: web.Request) -> str | None:
@@ -41,20 +38,23 @@ def api_path(request: web.Request) -> str | None:
     return None
 
 
-def error_response(request: web.Request, error: ApiError) -> web.Response:
-    return web.json_response(
-        error.body(request_id(request)), status=error.status, headers=error.headers
-    )
+def error_response(error: ApiError) -> web.Response:
+    """The error as JSON; its body and its header carry the same request id."""
+    request_id = new_request_id()
+    headers = {**error.headers, REQUEST_ID_HEADER: request_id}
+    return web.json_response(error.body(request_id), status=error.status, headers=headers)
 
 
 async def add_request_id(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: every answer, streamed or not, carries its request id."""
-    response.headers.setdefault("X-Request-Id", request_id(request))
+    """on_response_prepare: every answer, streamed or not, carries a request id."""
+    response.headers.setdefault(REQUEST_ID_HEADER, new_request_id())
 
 
 @web.middleware
 async def intake(request: web.Request, handler: Handler) -> web.StreamResponse:
     ctx = context(request)
+    if not ctx.settings.record_requests:
+        return await handler(request)
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
@@ -84,7 +84,7 @@ async def faults(request: web.Request, handler: Handler) -> web.StreamResponse:
     if effects.status is not None:
         retry_after = http_date(1) if effects.retry_after == "date" else effects.retry_after
         response: web.StreamResponse = error_response(
-            request, status_error(effects.status, retry_after=retry_after)
+            status_error(effects.status, retry_after=retry_after)
         )
     else:
         response = await handler(request)
@@ -100,14 +100,14 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(request, exc)
+        return error_response(exc)
     except web.HTTPException as exc:  # the router's 404 / 405, a 413 from reading the body
         if exc.status < 400:
             raise
-        return error_response(request, ApiError(exc.status, exc.reason))
+        return error_response(ApiError(exc.status, exc.reason))
     except Exception:
         log.exception("emulator handler crashed on %s %s", request.method, request.path)
-        return error_response(request, ApiError(500, "Internal server error"))
+        return error_response(ApiError(500, "Internal server error"))
 
 
 @web.middleware
@@ -161,8 +161,11 @@ async def _trickle(
     await stream.prepare(request)
     step = max(1, -(-len(body) // _TRICKLE_CHUNKS))
     chunks = [body[start : start + step] for start in range(0, len(body), step)]
-    for chunk in chunks:
-        await asyncio.sleep(seconds / len(chunks))
-        await stream.write(chunk)
-    await stream.write_eof()
+    try:
+        for chunk in chunks:
+            await asyncio.sleep(seconds / len(chunks))
+            await stream.write(chunk)
+        await stream.write_eof()
+    except ConnectionResetError:
+        pass  # the client gave up waiting for the body, which is what slow bodies are for
     return stream

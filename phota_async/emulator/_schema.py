@@ -35,23 +35,31 @@ class Spec:
 
 
 async def json_body(request: web.Request) -> object:
-    """The parsed JSON body, or 422 as FastAPI answers a body that is not JSON."""
-    content_type = request.content_type
+    """The parsed JSON body, or 422 where FastAPI would answer one."""
     raw = await request.read()
-    if content_type != "application/json":
+    if not _declares_json(request.headers.get("Content-Type")):
         text = raw.decode("utf-8", "replace")
         raise unprocessable([problem(("body",), "model_attributes_type", _NOT_AN_OBJECT, text)])
+    if not raw:
+        raise unprocessable([problem(("body",), "missing", "Field required", None)])
     try:
         return json.loads(raw)
     except ValueError as exc:
         position = exc.pos if isinstance(exc, json.JSONDecodeError) else 0
+        ctx = {"error": str(exc)}
         raise unprocessable(
-            [
-                problem(
-                    ("body", position), "json_invalid", "JSON decode error", {}, {"error": str(exc)}
-                )
-            ]
+            [problem(("body", position), "json_invalid", "JSON decode error", {}, ctx)]
         ) from exc
+
+
+def _declares_json(content_type: str | None) -> bool:
+    # FastAPI reads the body as JSON when the type says so, or when no type is sent at all.
+    if content_type is None:
+        return True
+    mime = content_type.split(";")[0].strip().lower()
+    return mime == "application/json" or (
+        mime.startswith("application/") and mime.endswith("+json")
+    )
 
 
 def validate(body: object, specs: Mapping[str, Spec]) -> dict[str, Any]:

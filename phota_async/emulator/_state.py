@@ -41,7 +41,7 @@ class ImageRequest:
     callback_url: str | None
     client_request_id: str | None
     profile_ids: tuple[str, ...]  # every named profile, each READY
-    inputs: tuple[bytes, ...]
+    input_count: int  # the images were checked; outputs do not depend on them, so they are not kept
     should_fail: bool  # the prompt asked for a failure with "[fail]"
 
 

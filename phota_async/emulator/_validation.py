@@ -61,7 +61,7 @@ async def image_request(
         callback_url=params["callback_url"],
         client_request_id=params["client_request_id"],
         profile_ids=named,
-        inputs=inputs,
+        input_count=len(inputs),
         should_fail=_FAIL_MARKER in (prompt or ""),
     )
 

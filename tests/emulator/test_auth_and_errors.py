@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from emu_http import Api
 
 
@@ -46,3 +47,28 @@ async def test_body_that_is_not_json_is_422(api: Api) -> None:
     ) as response:
         assert response.status == 422
         assert (await response.json())["detail"][0]["type"] == "json_invalid"
+
+
+async def test_body_must_be_declared_json_and_present(api: Api) -> None:
+    url = api.emu.url + "/generate"
+    form = {**api.headers, "Content-Type": "text/plain"}
+    async with api.session.post(url, data=b'{"prompt": "x"}', headers=form) as response:
+        assert response.status == 422
+    json_type = {**api.headers, "Content-Type": "application/json"}
+    async with api.session.post(url, data=b"", headers=json_type) as response:
+        assert response.status == 422
+        assert (await response.json())["detail"][0]["type"] == "missing"
+
+
+@pytest.mark.parametrize("emu_options", [{"record_requests": False}])
+async def test_recording_can_be_turned_off(api: Api) -> None:
+    await api.get("/profiles/ids")
+    assert api.emu.requests == []
+
+
+async def test_requests_are_recorded_with_lower_case_headers(api: Api) -> None:
+    await api.post("/generate", {"prompt": "x"})
+    [recorded] = api.emu.api_requests("/generate", method="POST")
+    assert recorded.headers["x-api-key"] == api.emu.api_key
+    assert recorded.json() == {"prompt": "x"}
+    assert recorded.api_path == "/generate"
