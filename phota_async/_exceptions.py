@@ -20,7 +20,7 @@ All of them derive from :class:`PhotaError`::
     ├── JobError
     │   ├── JobFailedError            the server says the job failed
     │   ├── TrainingFailedError       a profile training ended in ERROR or INACTIVE
-    │   └── JobTimeoutError           we stopped waiting; the job goes on and the handle stays usable
+    │   └── JobTimeoutError           we stopped waiting; the job goes on, the handle stays usable
     └── WebhookVerificationError      a callback whose signature does not verify
 
 API errors carry ``request_id`` and, where a retry was refused because the request may already

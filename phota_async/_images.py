@@ -20,7 +20,9 @@ ImageInput: TypeAlias = "str | os.PathLike[str] | bytes | bytearray | memoryview
 
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1",
                 b"msf1"}
-CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "heic": "image/heic"}
+CONTENT_TYPES = {
+    "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "heic": "image/heic"
+}
 EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "heic": ".heic"}
 
 

@@ -50,7 +50,8 @@ class PollConfig:
 
     def next_delay(self, age: float, rng: random.Random) -> float:
         """Real seconds to the next poll of an image job that is ``age`` real seconds old."""
-        interval = min(self.max_interval, max(self.min_interval, self.growth * age * self.time_scale))
+        server_age = age * self.time_scale
+        interval = min(self.max_interval, max(self.min_interval, self.growth * server_age))
         return self._real(interval * (1 - self.jitter * rng.random()))
 
     def training_delay(self, age: float, rng: random.Random) -> float:

@@ -10,7 +10,7 @@ from . import _validation as check
 from ._converter import converter, parse_profile_list, structure
 from ._enums import TrainingTier
 from ._exceptions import APIError, InvalidInputError
-from ._images import ImageInput, is_url
+from ._images import ImageInput
 from ._jobs import JobContext, TrainingJob
 from ._models import AddProfileRequest, DeletedProfile, Profile, ProfileSummary
 from ._photos import PhotoReport, check_photos, prepare_photos, raise_for_report
@@ -127,7 +127,9 @@ class Profiles:
     async def delete(self, profile_id: str) -> DeletedProfile:
         """Delete a profile and all its data, for good."""
         pid = check.resource_id(profile_id, "profile_id")
-        response = await self._ctx.requester.call("DELETE", f"profiles/{pid}", kind=Idempotency.SAFE)
+        response = await self._ctx.requester.call(
+            "DELETE", f"profiles/{pid}", kind=Idempotency.SAFE
+        )
         body: Any = response.json() or {"profile_id": pid}
         return structure(body, DeletedProfile)
 

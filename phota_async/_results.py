@@ -76,7 +76,9 @@ class ImageResult:
 
         return await map_concurrently(fetch, len(self.download_urls))
 
-    async def save(self, directory: str | os.PathLike[str], *, stem: str | None = None) -> list[Path]:
+    async def save(
+        self, directory: str | os.PathLike[str], *, stem: str | None = None
+    ) -> list[Path]:
         """Write every output image into ``directory`` (created if needed); return the paths.
 
         URLs are streamed to disk concurrently; each file is written under a temporary name and

@@ -95,7 +95,8 @@ class Studio:
         mode: Mode = "async",
         timeout: float | None = None,
     ) -> Job:
-        """Edit 1..10 images following ``prompt``; ``profile_ids`` names who must stay recognisable."""
+        """Edit 1..10 images following ``prompt``; ``profile_ids`` names who must stay
+        recognisable."""
         check.prompt(prompt)
         check.prompt_profile_refs(prompt)
         ids = check.profile_ids(profile_ids)

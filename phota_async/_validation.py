@@ -57,7 +57,9 @@ def optional_enum(value: object, enum: type[E], field: str) -> E | None:
 def int_in_range(value: object, low: int, high: int, field: str) -> int:
     """An int within ``low..high`` (bool is refused, since it is almost always a mistake)."""
     if not isinstance(value, int) or isinstance(value, bool):
-        raise InvalidInputError(field, f"must be an integer, got {value!r}", allowed=f"{low}..{high}")
+        raise InvalidInputError(
+            field, f"must be an integer, got {value!r}", allowed=f"{low}..{high}"
+        )
     if not low <= value <= high:
         raise InvalidInputError(field, f"{value} is out of range", allowed=f"{low}..{high}")
     return value
@@ -167,7 +169,8 @@ def tag(value: object) -> str | None:
         return None
     if not isinstance(value, str) or not 1 <= len(value) <= C.TAG_MAX_LENGTH:
         raise InvalidInputError(
-            "tag", f"{value!r} is not valid", allowed=f"a string of 1..{C.TAG_MAX_LENGTH} characters"
+            "tag", f"{value!r} is not valid",
+            allowed=f"a string of 1..{C.TAG_MAX_LENGTH} characters",
         )
     return value
 
