@@ -409,7 +409,7 @@ async def _upload_one(
     retrying = tenacity.AsyncRetrying(
         retry=tenacity.retry_if_exception(is_transient),
         stop=tenacity.stop_after_attempt(retries + 1),
-        wait=tenacity.wait_exponential_jitter(initial=wait, max=wait_max, jitter=wait),
+        wait=tenacity.wait_exponential_jitter(multiplier=wait, max=wait_max, jitter=wait),
         before_sleep=before_sleep, reraise=True,
     )
     async for attempt in retrying:
