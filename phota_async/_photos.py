@@ -20,7 +20,7 @@ import os
 import re
 import threading
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -210,7 +210,7 @@ class PreparedPhoto:
     @classmethod
     def from_url(cls, index: int, url: str) -> PreparedPhoto:
         """A photo the API fetches itself."""
-        return cls(index, b"", "", display_url(url).rsplit("/", 1)[-1], url=url)
+        return cls(index, b"", "", PurePosixPath(urlsplit(url).path).name or "photo", url=url)
 
 
 # --- The check of one photo, in a worker thread -----------------------------------------------
@@ -235,7 +235,7 @@ class _Outcome:
     prepared: PreparedPhoto | None = None
 
 
-def _source_name(photo: object, index: int) -> str:
+def _source_name(photo: object) -> str:
     if isinstance(photo, str) and is_url(photo):
         return display_url(photo)
     if isinstance(photo, str | os.PathLike):
@@ -270,19 +270,20 @@ def _read(photo: object) -> bytes:
 
 
 _heif_lock = threading.Lock()
-_heif_state: list[bool] = []  # [] until tried, then [available]
+_heif_ready: bool | None = None  # None until pillow-heif was looked for
 
 
 def _heif_available() -> bool:
     """Register pillow-heif's opener once; False when the optional extra is not installed."""
-    with _heif_lock:
-        if not _heif_state:
+    global _heif_ready
+    with _heif_lock:  # worker threads may all meet their first HEIC at once
+        if _heif_ready is None:
             try:
                 importlib.import_module("pillow_heif").register_heif_opener()
-                _heif_state.append(True)
+                _heif_ready = True
             except ImportError:
-                _heif_state.append(False)
-        return _heif_state[0]
+                _heif_ready = False
+        return _heif_ready
 
 
 def _open(data: bytes, fmt: str) -> Image.Image:
@@ -348,7 +349,10 @@ def _upload_name(source: str, index: int, fmt: str) -> str:
 
 def _encode(image: Image.Image, fmt: str) -> bytes:
     """``image`` saved as ``fmt``, keeping its colour profile and EXIF (orientation removed)."""
-    extra: dict[str, Any] = {"exif": image.getexif().tobytes()}
+    extra: dict[str, Any] = {}
+    exif = image.getexif()
+    if len(exif):  # an empty Exif would still write an empty EXIF segment
+        extra["exif"] = exif.tobytes()
     if image.info.get("icc_profile"):
         extra["icc_profile"] = image.info["icc_profile"]
     buffer = io.BytesIO()
@@ -535,7 +539,7 @@ async def _run(
     outcomes: list[_Outcome | None] = [None] * len(photos)
 
     async def one(index: int, photo: ImageInput) -> None:
-        source = _source_name(photo, index)
+        source = _source_name(photo)
         if isinstance(photo, str) and is_url(photo):
             outcomes[index] = _Outcome(
                 PhotoCheck(index, source, remote=True),

@@ -176,7 +176,7 @@ def _heic_bytes() -> bytes:
 async def test_heic_without_the_extra_says_how_to_install_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_photos, "_heif_state", [False])
+    monkeypatch.setattr(_photos, "_heif_ready", False)
     report = await check_photos([_heic_bytes()], "fast")
     issue = report.photos[0].issues[0]
     assert (report.photos[0].format, issue.code) == ("heic", "heic_unsupported")
