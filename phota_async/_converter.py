@@ -8,6 +8,7 @@ converter, so every response goes through ``converter.structure``.
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import logging
 import math
@@ -233,12 +234,17 @@ def parse_error_body(body: Any) -> tuple[str | None, str | None, Any, str | None
         return None, None, None, None
     detail = body.get("detail")
     error_type = body.get("type") or body.get("error_type") or body.get("code")
-    nested = body.get("error") if isinstance(body.get("error"), Mapping) else None
+    # FastAPI's HTTPException(detail={...}) nests the type and text in ``detail``.
+    nested = next(
+        (body[key] for key in ("error", "detail") if isinstance(body.get(key), Mapping)), None
+    )
     if not error_type and nested:
-        error_type = nested.get("type") or nested.get("code")
+        error_type = nested.get("type") or nested.get("error_type") or nested.get("code")
     if not error_type and isinstance(detail, str) and detail.isupper() and " " not in detail:
         error_type = detail  # e.g. {"detail": "CONTENT_MODERATION"}
-    message = body.get("message") or (nested.get("message") if nested else None)
+    message = body.get("message") or (
+        nested.get("message") or nested.get("detail") if nested else None
+    )
     if not message:
         message = _detail_text(detail)
     request_id = body.get("request_id")
@@ -277,6 +283,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
             return None
         if when is None:
             return None
+        if when.tzinfo is None:  # asctime dates and "-0000" carry no zone: HTTP dates are GMT
+            when = when.replace(tzinfo=datetime.timezone.utc)
         seconds = when.timestamp() - (time.time() if now is None else now)
     if math.isnan(seconds) or math.isinf(seconds):
         return None

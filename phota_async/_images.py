@@ -58,7 +58,10 @@ async def read_image(image: ImageInput, field: str) -> bytes:
         except OSError as exc:
             raise InvalidInputError(field, f"cannot read {str(path)!r}: {exc.strerror}") from None
     elif hasattr(image, "read"):
-        data = await anyio.to_thread.run_sync(image.read)
+        try:
+            data = await anyio.to_thread.run_sync(image.read)
+        except UnicodeDecodeError:  # a photo opened in text mode
+            data = None
         if not isinstance(data, bytes):
             raise InvalidInputError(field, "file objects must be opened in binary mode ('rb')")
     else:

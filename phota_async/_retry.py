@@ -114,7 +114,39 @@ async def run_with_retries(
     The last error is raised as it is; an ambiguous one is marked ``maybe_processed``.
     """
     deadline = _Deadline(timeout)
-    jitter = rng or random.Random()
+
+    async def once() -> T:
+        left = deadline.remaining()
+        if left is not None and left <= 0:
+            raise APITimeoutError(f"{label}: deadline reached", request_sent=False)
+        return await attempt(left)
+
+    try:
+        if policy.max_attempts <= 1:
+            return await once()  # polls are hot: no retry machinery for a single attempt
+        retrying = _retrying(policy, kind, deadline, rng or random.Random(), label, hook)
+        try:
+            return await retrying(once)
+        finally:
+            # tenacity keeps its last actions (bound methods of itself) in iter_state: clear
+            # them so the executor is freed at once, not by the cyclic GC, whose full passes
+            # over thousands of submits' leftovers would stall the loop for 100+ ms.
+            retrying.iter_state.reset()
+    except APIError as exc:
+        if policy.is_ambiguous(exc, kind):
+            exc.mark_maybe_processed(how_to_check)
+        raise
+
+
+def _retrying(
+    policy: RetryPolicy,
+    kind: Idempotency,
+    deadline: _Deadline,
+    jitter: random.Random,
+    label: str,
+    hook: EventHook | None,
+) -> tenacity.AsyncRetrying:
+    """A tenacity executor of ``policy`` for one call."""
 
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -122,13 +154,13 @@ async def run_with_retries(
         return policy.wait(exc, state.attempt_number, jitter)
 
     def stop(state: tenacity.RetryCallState) -> bool:
+        # No wait may start that would end past the call's deadline.
         return state.attempt_number >= policy.max_attempts or not deadline.allows(
             state.upcoming_sleep
         )
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
-        assert state.outcome is not None
-        exc = state.outcome.exception()
+        exc = state.outcome.exception() if state.outcome else None
         request_id = getattr(exc, "request_id", None)
         log.info("retrying %s in %.2fs after attempt %d: %s (request id %s)", label,
                  state.upcoming_sleep, state.attempt_number, exc, request_id)
@@ -136,19 +168,7 @@ async def run_with_retries(
             hook(RequestEvent("retry", label, state.attempt_number, error=exc,
                               wait=state.upcoming_sleep, request_id=request_id))
 
-    retrying = tenacity.AsyncRetrying(
+    return tenacity.AsyncRetrying(
         retry=tenacity.retry_if_exception(lambda exc: policy.may_retry(exc, kind)),
         wait=wait, stop=stop, before_sleep=before_sleep, reraise=True,
     )
-    try:
-        async for try_ in retrying:
-            with try_:
-                left = deadline.remaining()
-                if left is not None and left <= 0:
-                    raise APITimeoutError(f"{label}: deadline reached", request_sent=False)
-                return await attempt(left)
-    except APIError as exc:
-        if policy.is_ambiguous(exc, kind):
-            exc.mark_maybe_processed(how_to_check)
-        raise
-    raise AssertionError("unreachable")  # pragma: no cover

@@ -187,7 +187,7 @@ class Transport:
         request_id = resp.headers.get(C.REQUEST_ID_HEADER)
         log.debug("%s %s -> %s (request id %s)", method, path, resp.status, request_id)
         if resp.status >= 400:
-            raise _status_error(method, path, resp, body, request_id)
+            raise _status_error(method, path, resp, body, request_id, self._key)
         return Response(resp.status, resp.headers, body, request_id)
 
     @asynccontextmanager
@@ -222,9 +222,16 @@ def _safe_url(url: str) -> str:
 
 
 def _status_error(
-    method: str, path: str, resp: aiohttp.ClientResponse, body: bytes, request_id: str | None
+    method: str,
+    path: str,
+    resp: aiohttp.ClientResponse,
+    body: bytes,
+    request_id: str | None,
+    key: Secret | None = None,
 ) -> APIStatusError:
     text = body.decode("utf-8", "replace")
+    if key is not None:  # a server that echoes the key back must not put it in our exception
+        text = text.replace(key.reveal(), "***")
     try:
         decoded = json.loads(text) if text else None
     except ValueError:

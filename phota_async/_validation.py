@@ -33,6 +33,7 @@ TIER_PHOTOS: dict[TrainingTier, tuple[int, int]] = {
 }
 _CLIENT_REQUEST_ID = re.compile(C.CLIENT_REQUEST_ID_PATTERN)
 _PROFILE_REF = re.compile(r"\[\[([^\[\]]*)\]\]")
+_RESOURCE_ID = re.compile(r"[^/?#%\\\s\x00-\x1f\x7f]+")
 
 
 def _listing(values: Iterable[str]) -> str:
@@ -187,7 +188,18 @@ def photo_count(count: int, tier: TrainingTier) -> None:
 
 
 def resource_id(value: object, field: str) -> str:
-    """A profile or job id that is safe to put in a URL path."""
-    if not isinstance(value, str) or not value or "/" in value or value in (".", ".."):
-        raise InvalidInputError(field, f"{value!r} is not a valid id")
+    """A profile or job id that is safe to put in a URL path as it is.
+
+    ``?``, ``#``, ``/`` and ``%`` would change which resource the URL names (``delete("a?b")``
+    would delete ``a``), so they are refused rather than escaped.
+    """
+    if (
+        not isinstance(value, str)
+        or not _RESOURCE_ID.fullmatch(value)
+        or value in (".", "..")
+    ):
+        raise InvalidInputError(
+            field, f"{value!r} is not a valid id",
+            allowed="printable characters other than / ? # % \\ and spaces",
+        )
     return value

@@ -471,11 +471,6 @@ def test_error_nested_under_error_object() -> None:
     assert (error_type, message) == ("RATE_LIMITED", "slow down")
 
 
-@pytest.mark.xfail(
-    reason="BUG: a FastAPI HTTPException(detail={...}) body puts type and text inside a detail "
-    "object; parse_error_body ignores both (phota-api.md 9.6 'inside detail')",
-    strict=True,
-)
 @pytest.mark.parametrize("type_key", ["type", "code"])
 def test_error_type_inside_a_detail_object(type_key: str) -> None:
     error_type, message, _, _ = parse_error_body(
@@ -576,11 +571,6 @@ def test_retry_after_gmt_date_does_not_depend_on_the_local_zone() -> None:
     assert parse_retry_after("Sunday, 01-Mar-26 12:00:20 GMT", now=now.timestamp()) == 20
 
 
-@pytest.mark.xfail(
-    reason="BUG: an HTTP date without a zone (asctime form, or '-0000' from format_datetime of a "
-    "naive datetime) is read as local time, not UTC: off by the machine's UTC offset",
-    strict=True,
-)
 @pytest.mark.usefixtures("new_york_local_time")
 @pytest.mark.parametrize(
     "header",

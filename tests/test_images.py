@@ -202,11 +202,6 @@ async def test_a_text_mode_file_of_text_is_refused(tmp_path: Path) -> None:
     assert "binary" in str(info.value)
 
 
-@pytest.mark.xfail(
-    reason="BUG: a real JPEG opened in text mode raises UnicodeDecodeError from read(), "
-    "not InvalidInputError naming the field",
-    strict=True,
-)
 async def test_a_real_photo_opened_in_text_mode_is_refused_naming_the_field(
     tmp_path: Path,
 ) -> None:

@@ -277,11 +277,6 @@ async def test_key_never_in_status_errors_or_logs(
     assert_logs_redacted(caplog)
 
 
-@pytest.mark.xfail(
-    reason="BUG (hardening): an error body that echoes the key (e.g. 'invalid API key <key>') "
-    "puts the key into the exception's message, str() and args",
-    strict=True,
-)
 async def test_key_echoed_by_the_server_is_not_repeated_in_the_exception(
     transport: Transport, mock: Any
 ) -> None:
