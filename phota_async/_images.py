@@ -58,18 +58,23 @@ async def read_image(image: ImageInput, field: str) -> bytes:
         except OSError as exc:
             raise InvalidInputError(field, f"cannot read {str(path)!r}: {exc.strerror}") from None
     elif hasattr(image, "read"):
-        try:
-            data = await anyio.to_thread.run_sync(image.read)
-        except UnicodeDecodeError:  # a photo opened in text mode
-            data = None
-        if not isinstance(data, bytes):
-            raise InvalidInputError(field, "file objects must be opened in binary mode ('rb')")
+        data = await _read_file_object(image, field)
     else:
         raise InvalidInputError(
             field, f"{type(image).__name__} is not an image input",
             allowed="a path, bytes, a binary file object, or an http(s) URL string",
         )
     check_image_bytes(data, field)
+    return data
+
+
+async def _read_file_object(handle: IO[bytes], field: str) -> bytes:
+    try:
+        data: object = await anyio.to_thread.run_sync(handle.read)
+    except UnicodeDecodeError:  # a photo opened in text mode
+        data = None
+    if not isinstance(data, bytes):
+        raise InvalidInputError(field, "file objects must be opened in binary mode ('rb')")
     return data
 
 

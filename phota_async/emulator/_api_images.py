@@ -17,7 +17,7 @@ from ._validation import image_request
 
 # Sent when a request relied on the default output_format, which moves from png to jpg.
 DEPRECATION_HEADER = "X-Phota-Deprecation-Date"
-DEPRECATION_DATE = "2026-09-01"
+DEPRECATION_DATE = "2027-03-01"
 
 
 def image_handler(kind: str) -> Handler:
@@ -33,6 +33,7 @@ async def submit(request: web.Request, kind: str) -> web.Response:
     params = validate(await json_body(request), IMAGE_FIELDS[kind])
     headers = _deprecation_headers(params)
     origin = str(request.url.origin())
+    # A retried async submit gets its original job back, whatever its body says now.
     replayed = ctx.store.job_for_client_request_id(params["client_request_id"])
     if params["async"] and replayed is not None:
         return _accepted(ctx, replayed, origin, headers)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
+import signal
 
 from ._callbacks import CallbackPolicy
 from ._emulator import PhotaEmulator
@@ -89,7 +91,7 @@ def build_emulator(args: argparse.Namespace) -> PhotaEmulator:
     if args.drop_after_rate:
         emulator.inject("*", drop="after", probability=args.drop_after_rate)
     if args.rate_limit:
-        burst = args.burst or max(1, round(args.rate_limit + 0.5))
+        burst = args.burst or max(1, math.ceil(args.rate_limit))
         emulator.rate_limit(args.rate_limit, burst)
     return emulator
 
@@ -99,4 +101,18 @@ async def _serve(args: argparse.Namespace) -> None:
         print(f"Phota emulator at {emulator.url}", flush=True)
         print(f"API key: {emulator.api_key}", flush=True)
         print(f"Bucket: {emulator.bucket_url}    (Ctrl-C to stop)", flush=True)
-        await asyncio.Event().wait()
+        await _until_terminated()
+
+
+async def _until_terminated() -> None:
+    """Wait for SIGTERM (a container or process manager stopping us) or Ctrl-C, i.e. cancellation."""
+    loop, stop = asyncio.get_running_loop(), asyncio.Event()
+    try:
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+    except NotImplementedError:  # Windows event loops take no signal handlers
+        await stop.wait()
+        return
+    try:
+        await stop.wait()
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)

@@ -55,6 +55,51 @@ class Context:
     def dialect(self) -> Dialect:
         return self.settings.dialect
 
+    @classmethod
+    def build(cls, settings: Settings, clock: ScaledClock, ledger: Ledger, seed: int) -> Context:
+        """Wire the parts together; nothing here needs a running loop."""
+        rng = random.Random(seed)
+        store, files, tasks = Store(), BlobStore(), BackgroundTasks()
+        outbound = Outbound(timeout=settings.fetch_timeout)
+        callbacks = CallbackSender(
+            policy=settings.callbacks,
+            secret=settings.webhook_secret,
+            outbound=outbound,
+            tasks=tasks,
+        )
+        jobs = JobRunner(
+            clock=clock,
+            store=store,
+            ledger=ledger,
+            files=files,
+            callbacks=callbacks,
+            tasks=tasks,
+            job_seconds=settings.job_seconds,
+            render_job=lambda job: settings.dialect.job_object(job, clock),
+        )
+        training = TrainingRunner(
+            clock=clock,
+            store=store,
+            ledger=ledger,
+            tasks=tasks,
+            training_seconds=settings.training_seconds,
+        )
+        return cls(
+            settings=settings,
+            clock=clock,
+            rng=rng,
+            store=store,
+            ledger=ledger,
+            faults=FaultSet(rng),
+            bucket=BlobStore(),
+            files=files,
+            outbound=outbound,
+            tasks=tasks,
+            callbacks=callbacks,
+            jobs=jobs,
+            training=training,
+        )
+
 
 CONTEXT = web.AppKey("phota_emulator_context", Context)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import types
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -11,30 +10,16 @@ from aiohttp import web
 from aiohttp.log import access_logger
 
 from ._api_storage import BUCKET_PREFIX, put_object
-from ._callbacks import CallbackDelivery, CallbackPolicy, CallbackSender
+from ._callbacks import CallbackDelivery, CallbackPolicy
 from ._clock import ScaledClock
 from ._context import Context, Settings
 from ._dialect import Dialect
-from ._faults import (
-    DropWhen,
-    Fault,
-    FaultHandle,
-    FaultSet,
-    RateLimit,
-    TokenBucket,
-    as_latency,
-    as_statuses,
-)
+from ._faults import DropWhen, Fault, FaultHandle, RateLimit, TokenBucket, as_latency, as_statuses
 from ._fields import IMAGE_KINDS
-from ._jobs import JobRunner
 from ._ledger import Charge, Ledger
-from ._outbound import Outbound
 from ._recording import API_PREFIX, RecordedRequest, select
 from ._server import build_app
-from ._state import JobRecord, ProfileRecord, Store
-from ._storage import BlobStore
-from ._tasks import BackgroundTasks
-from ._training import TrainingRunner
+from ._state import JobRecord, ProfileRecord
 
 # Emulated seconds per image job (phota-api.md section 8; enhance and remix are guesses).
 DEFAULT_JOB_SECONDS: Mapping[str, float] = {
@@ -87,7 +72,7 @@ class PhotaEmulator:
             fetch_timeout=fetch_timeout,
             record_requests=record_requests,
         )
-        self._ctx = _build_context(settings, ScaledClock(time_scale), Ledger(credit), seed)
+        self._ctx = Context.build(settings, ScaledClock(time_scale), Ledger(credit), seed)
         self._host = host
         self._port = port
         self._access_log = access_log
@@ -219,7 +204,6 @@ class PhotaEmulator:
             probability=probability,
             times=times,
         )
-        _check_fault(fault)
         return self._ctx.faults.add(fault)
 
     def rate_limit(
@@ -260,47 +244,6 @@ class PhotaEmulator:
         return put_object(self._ctx, self.origin, data, content_type, name)
 
 
-def _build_context(settings: Settings, clock: ScaledClock, ledger: Ledger, seed: int) -> Context:
-    rng = random.Random(seed)
-    store, files, tasks = Store(), BlobStore(), BackgroundTasks()
-    outbound = Outbound(timeout=settings.fetch_timeout)
-    callbacks = CallbackSender(
-        policy=settings.callbacks, secret=settings.webhook_secret, outbound=outbound, tasks=tasks
-    )
-    jobs = JobRunner(
-        clock=clock,
-        store=store,
-        ledger=ledger,
-        files=files,
-        callbacks=callbacks,
-        tasks=tasks,
-        job_seconds=settings.job_seconds,
-        render_job=lambda job: settings.dialect.job_object(job, clock),
-    )
-    training = TrainingRunner(
-        clock=clock,
-        store=store,
-        ledger=ledger,
-        tasks=tasks,
-        training_seconds=settings.training_seconds,
-    )
-    return Context(
-        settings=settings,
-        clock=clock,
-        rng=rng,
-        store=store,
-        ledger=ledger,
-        faults=FaultSet(rng),
-        bucket=BlobStore(),
-        files=files,
-        outbound=outbound,
-        tasks=tasks,
-        callbacks=callbacks,
-        jobs=jobs,
-        training=training,
-    )
-
-
 def _job_seconds(
     image_job_seconds: float | None, job_seconds: Mapping[str, float] | None
 ) -> Mapping[str, float]:
@@ -313,19 +256,6 @@ def _job_seconds(
         raise ValueError(f"job_seconds keys must be among {IMAGE_KINDS}: {sorted(unknown)}")
     seconds.update(job_seconds or {})
     return types.MappingProxyType(seconds)
-
-
-def _check_fault(fault: Fault) -> None:
-    if not (fault.statuses or fault.drop or fault.latency != (0.0, 0.0) or fault.slow_body):
-        raise ValueError("a fault needs an effect: status, drop, latency or slow_body")
-    if fault.statuses and fault.drop:
-        raise ValueError("a fault either answers a status or drops the connection, not both")
-    if fault.drop not in (None, "before", "after"):
-        raise ValueError('drop must be "before" or "after"')
-    if not 0.0 <= fault.probability <= 1.0:
-        raise ValueError("probability must be within 0..1")
-    if fault.times is not None and fault.times < 1:
-        raise ValueError("times must be at least 1 (or None: forever)")
 
 
 def _url_host(host: str) -> str:

@@ -32,6 +32,18 @@ class Fault:
     times: int | None = None  # firings left; None: forever
     fired: int = 0
 
+    def __attrs_post_init__(self) -> None:
+        if not (self.statuses or self.drop or self.latency != (0.0, 0.0) or self.slow_body):
+            raise ValueError("a fault needs an effect: status, drop, latency or slow_body")
+        if self.statuses and self.drop:
+            raise ValueError("a fault either answers a status or drops the connection, not both")
+        if self.drop not in (None, "before", "after"):
+            raise ValueError('drop must be "before" or "after"')
+        if not 0.0 <= self.probability <= 1.0:
+            raise ValueError("probability must be within 0..1")
+        if self.times is not None and self.times < 1:
+            raise ValueError("times must be at least 1 (or None: forever)")
+
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and self.method.upper() != method.upper():
             return False
