@@ -105,14 +105,12 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 async def _until_terminated() -> None:
-    """Wait for SIGTERM (a container or process manager stopping us) or Ctrl-C, i.e. cancellation."""
+    """Until SIGTERM (a process manager stopping us) or cancellation (Ctrl-C)."""
     loop, stop = asyncio.get_running_loop(), asyncio.Event()
-    try:
+    with contextlib.suppress(NotImplementedError):  # Windows loops take no signal handlers
         loop.add_signal_handler(signal.SIGTERM, stop.set)
-    except NotImplementedError:  # Windows event loops take no signal handlers
-        await stop.wait()
-        return
     try:
         await stop.wait()
     finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+        with contextlib.suppress(NotImplementedError):
+            loop.remove_signal_handler(signal.SIGTERM)
