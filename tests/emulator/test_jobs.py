@@ -20,8 +20,13 @@ async def test_job_goes_queued_running_completed(api: Api) -> None:
     status, handle = await api.post("/generate", ASYNC)
     assert status == 202
     assert handle["poll_url"] == f"{api.emu.url}/jobs/{handle['job_id']}"
-    seen = set()
-    final = await api.poll(handle["poll_url"], lambda body: seen.add(body["status"]) or _done(body))
+    seen: set[str] = set()
+
+    def done(body: dict[str, Any]) -> bool:
+        seen.add(body["status"])
+        return _done(body)
+
+    final = await api.poll(handle["poll_url"], done)
     assert "completed" in seen and seen <= {"queued", "running", "completed"}
     assert final["job_id"] == handle["job_id"]
     assert len(final["download_urls"]) == 1
