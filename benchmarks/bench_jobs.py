@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import socket
 import statistics
@@ -40,6 +41,32 @@ KEY = "bench-key"
 DURATIONS = {"generate": 55.0, "edit": 48.0}
 
 
+class PeakRSS:
+    """Samples this process's RSS every 20 ms; ``extra`` is the peak over the start, in MB."""
+
+    def __init__(self) -> None:
+        self.start = rss_mb()
+        self.peak = self.start
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            self.peak = max(self.peak, rss_mb())
+            await asyncio.sleep(0.02)
+
+    @property
+    def extra(self) -> float:
+        return self.peak - self.start
+
+    def __enter__(self) -> PeakRSS:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
 def rss_mb() -> float:
     """Resident memory of this process, in MB."""
     with open("/proc/self/status") as status:
@@ -50,23 +77,42 @@ def rss_mb() -> float:
 
 
 class Ticker:
-    """A 1 ms ticker: the worst lateness it sees is the longest the loop was blocked."""
+    """A 1 ms ticker: the worst lateness it sees is the longest the loop was blocked.
+
+    ``worst_gc`` is the longest pause of CPython's cyclic GC in the same time, and
+    ``worst_not_gc`` the worst lateness once the GC's own time is taken out of it: a full GC pass
+    over every live object of the process stalls any asyncio program, whatever its code.
+    """
 
     def __init__(self) -> None:
-        self.worst = 0.0
+        self.worst = self.worst_gc = self.worst_not_gc = 0.0
+        self._gc_total = 0.0
+        self._gc_start = 0.0
         self._task: asyncio.Task[None] | None = None
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._gc_start = now
+            return
+        self._gc_total += now - self._gc_start
+        self.worst_gc = max(self.worst_gc, now - self._gc_start)
 
     async def _run(self) -> None:
         while True:
-            start = time.perf_counter()
+            start, gc_before = time.perf_counter(), self._gc_total
             await asyncio.sleep(0.001)
-            self.worst = max(self.worst, time.perf_counter() - start - 0.001)
+            late = time.perf_counter() - start - 0.001
+            self.worst = max(self.worst, late)
+            self.worst_not_gc = max(self.worst_not_gc, late - (self._gc_total - gc_before))
 
     def __enter__(self) -> Ticker:
+        gc.callbacks.append(self._on_gc)
         self._task = asyncio.create_task(self._run())
         return self
 
     def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._on_gc)
         assert self._task is not None
         self._task.cancel()
 
@@ -226,16 +272,16 @@ async def sdk_pending(count: int, scale: float) -> dict[str, float]:
         api_key=KEY, base_url=url, max_concurrency=64, poll=PollConfig(time_scale=scale)
     ) as phota:
         await phota.profiles.list()  # warm the session before measuring
-        before = rss_mb()
         tasks_before = len(asyncio.all_tasks())
-        jobs = [await_ for await_ in await submit_all(phota, count)]
-        waiting = asyncio.create_task(_drain(jobs))
-        await asyncio.sleep(0.2)
-        pending_tasks = len(asyncio.all_tasks()) - tasks_before
-        pending_rss = rss_mb() - before
-        with Ticker() as ticker:
-            await waiting
-        return {"tasks": pending_tasks, "rss": pending_rss, "stall": ticker.worst * 1000,
+        with PeakRSS() as memory:
+            jobs = await submit_all(phota, count)
+            waiting = asyncio.create_task(_drain(jobs))
+            await asyncio.sleep(0.2)
+            pending_tasks = len(asyncio.all_tasks()) - tasks_before - 1
+            with Ticker() as ticker:
+                await waiting
+        return {"tasks": pending_tasks, "rss": memory.extra, "stall": ticker.worst * 1000,
+                "gc": ticker.worst_gc * 1000, "not_gc": ticker.worst_not_gc * 1000,
                 "polls": sum(j.polls for j in jobs) / count}
 
 
@@ -248,7 +294,7 @@ async def baseline_pending(count: int, scale: float) -> dict[str, float]:
     async with emulator_process(scale) as url, aiohttp.ClientSession(
         headers={"X-API-Key": KEY}
     ) as session:
-        before = rss_mb()
+        memory = PeakRSS().__enter__()
         tasks_before = len(asyncio.all_tasks())
         limit = asyncio.Semaphore(64)
         polls = 0
@@ -271,7 +317,9 @@ async def baseline_pending(count: int, scale: float) -> dict[str, float]:
         tasks = len(asyncio.all_tasks()) - tasks_before
         with Ticker() as ticker:
             await all_done
-        return {"tasks": tasks, "rss": rss_mb() - before, "stall": ticker.worst * 1000,
+        memory.__exit__()
+        return {"tasks": tasks, "rss": memory.extra, "stall": ticker.worst * 1000,
+                "gc": ticker.worst_gc * 1000, "not_gc": ticker.worst_not_gc * 1000,
                 "polls": polls / count}
 
 
@@ -304,7 +352,8 @@ async def main() -> None:
     base = await baseline_pending(args.pending, scale_c)
     for name, fig in (("phota_async", sdk), ("raw aiohttp, task per job", base)):
         print(f"   {name:<26} tasks {fig['tasks']:6.0f}  extra RSS {fig['rss']:6.1f} MB  "
-              f"worst loop stall {fig['stall']:6.1f} ms  polls/job {fig['polls']:.2f}")
+              f"polls/job {fig['polls']:.2f}  worst loop stall {fig['stall']:6.1f} ms "
+              f"(GC pause {fig['gc']:.1f} ms; {fig['not_gc']:.1f} ms without it)")
     print(f"   pid {os.getpid()}")
 
 

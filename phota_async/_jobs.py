@@ -73,6 +73,11 @@ class _RemoteJob(Generic[R, S]):
     """The machinery shared by image jobs and trainings: outcome, waiters, polling."""
 
     kind: ClassVar[str]
+    # Ten thousand pending handles must stay small: no per-instance __dict__.
+    __slots__ = (
+        "__weakref__", "_ctx", "_error", "_finished", "_future", "_last", "_listeners",
+        "_outcome", "_poll_errors", "_waiters", "id", "polls", "resolved_at", "submitted_at",
+    )
 
     def __init__(self, ctx: JobContext, job_id: str | None, *, submitted_at: float | None) -> None:
         self.id = job_id
@@ -295,6 +300,7 @@ class Job(_RemoteJob[ImageResult, JobSnapshot]):
     :class:`ImageResult`, or raises :class:`JobFailedError` with the server's reason."""
 
     kind = "image"
+    __slots__ = ("callback", "client_request_id", "endpoint")
 
     def __init__(
         self,
@@ -304,10 +310,12 @@ class Job(_RemoteJob[ImageResult, JobSnapshot]):
         endpoint: str = "job",
         client_request_id: str | None = None,
         submitted_at: float | None = None,
+        callback: bool = False,
     ) -> None:
         super().__init__(ctx, job_id, submitted_at=submitted_at)
         self.endpoint = endpoint
         self.client_request_id = client_request_id
+        self.callback = callback
 
     def __repr__(self) -> str:
         return f"<Job {self.endpoint} id={self.id!r} state={self.state.value}>"
@@ -329,7 +337,9 @@ class Job(_RemoteJob[ImageResult, JobSnapshot]):
     def _first_delay(self) -> float:
         if self._last is not None:
             return self._next_delay()
-        first = self._ctx.poll.first_delay(self.endpoint, self._ctx.stats, self._ctx.rng)
+        first = self._ctx.poll.first_delay(
+            self.endpoint, self._ctx.stats, self._ctx.rng, callback=self.callback
+        )
         return max(0.0, first - self._age())
 
     def _next_delay(self) -> float:
@@ -368,7 +378,7 @@ class Job(_RemoteJob[ImageResult, JobSnapshot]):
             self._ctx.stats.record(self.endpoint, self._age() * self._ctx.poll.time_scale)
 
     def _token_fields(self) -> dict[str, Any]:
-        return {"e": self.endpoint, "c": self.client_request_id}
+        return {"e": self.endpoint, "c": self.client_request_id, "cb": self.callback}
 
 
 class TrainingJob(_RemoteJob[Profile, Profile]):
@@ -376,6 +386,7 @@ class TrainingJob(_RemoteJob[Profile, Profile]):
     :class:`TrainingFailedError` on ERROR or INACTIVE. ``updates()`` shows the statuses."""
 
     kind = "training"
+    __slots__ = ()
 
     def __repr__(self) -> str:
         return f"<TrainingJob profile_id={self.id!r} status={self.status}>"

@@ -46,6 +46,7 @@ class Jobs:
             job = TrainingJob(self._ctx, job_id, submitted_at=submitted)
         else:
             job = Job(self._ctx, job_id, endpoint=str(fields.get("e") or "job"),
-                      client_request_id=fields.get("c"), submitted_at=submitted)
+                      client_request_id=fields.get("c"), submitted_at=submitted,
+                      callback=bool(fields.get("cb")))
         self._ctx.track(job)
         return job

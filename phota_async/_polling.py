@@ -12,46 +12,58 @@ from attrs import Factory, field, frozen
 
 __all__ = ["DurationStats", "PollConfig"]
 
-_FIRST_POLL = MappingProxyType(
-    {"generate": 45.0, "edit": 40.0, "enhance": 20.0, "remix": 20.0, "job": 30.0}
-)
+# Typical durations (server seconds): generate and edit from the docs' benchmarks (phota-api.md
+# section 8); enhance and remix are undocumented, so a guess that learning soon replaces.
+_TYPICAL = MappingProxyType({"generate": 55.0, "edit": 48.0, "enhance": 30.0, "remix": 30.0})
 
 
 @frozen
 class PollConfig:
     """The poll cadence. Durations are server seconds; ``time_scale`` divides them all.
 
-    An image job is first polled ``first_poll[endpoint]`` after its submit (or, once this client
-    has seen a few jobs of that endpoint finish, at the 10th percentile of their durations), then
-    every ``growth`` x its age, between ``min_interval`` and ``max_interval``; so it resolves at
-    most about ``growth`` x its duration after the server finished it. A training is polled every
+    An image job is first polled at ``first_poll`` x the typical duration of its endpoint
+    (``typical``, replaced by what this client has seen once a few jobs have finished), then
+    every ``growth`` x its age (between ``min_interval`` and ``max_interval``). Since each
+    interval is at most ``growth`` x the age of a job still running, a job resolves at most
+    ``growth`` x its duration after the server finished it, in about two polls when its duration
+    is typical. A job submitted with a ``callback_url`` waits ``callback_grace`` x longer before
+    its first poll: the callback is expected to come first. A training is polled every
     ``training_min_interval``..``training_max_interval``, as the API's docs ask. A server hint
-    (``Retry-After``, ``poll_after_ms``) always wins. ``time_scale`` > 1 is for an emulator running
-    in scaled time (``time_scale=600`` makes a 20-minute training poll every ~17 ms).
+    (``Retry-After``, ``poll_after_ms``) always wins. ``jitter`` spreads polls so that a batch
+    does not poll in lockstep. ``time_scale`` > 1 is for an emulator running in scaled time.
     """
 
-    first_poll: Mapping[str, float] = field(default=_FIRST_POLL)
-    growth: float = 0.09
+    typical: Mapping[str, float] = field(default=_TYPICAL)
+    first_poll: float = 0.95
+    growth: float = 0.1
     min_interval: float = 1.0
     max_interval: float = 30.0
+    callback_grace: float = 2.0
     training_min_interval: float = 10.0
     training_max_interval: float = 30.0
-    jitter: float = 0.1
+    jitter: float = 0.04
     error_backoff: float = 2.0
     error_backoff_max: float = 60.0
     time_scale: float = 1.0
     learn: bool = True
 
-    def first_delay(self, endpoint: str, stats: DurationStats, rng: random.Random) -> float:
+    def first_delay(
+        self, endpoint: str, stats: DurationStats, rng: random.Random, *, callback: bool = False
+    ) -> float:
         """Real seconds from submit to the first poll of an image job."""
-        typical = stats.early(endpoint) if self.learn else None
-        base = typical if typical is not None else self.first_poll.get(endpoint, 30.0)
-        return self._real(base * (1 - self.jitter * rng.random()))
+        typical = self.typical.get(endpoint, 30.0)
+        at = typical * self.first_poll
+        learned = stats.early(endpoint) if self.learn else None
+        if learned is not None:
+            at = min(learned, self.first_poll * (stats.median(endpoint) or typical))
+        if callback:
+            at *= self.callback_grace
+        return self._real(at * (1 + self.jitter * (rng.random() - 0.5)))
 
     def next_delay(self, age: float, rng: random.Random) -> float:
         """Real seconds to the next poll of an image job that is ``age`` real seconds old."""
-        server_age = age * self.time_scale
-        interval = min(self.max_interval, max(self.min_interval, self.growth * server_age))
+        interval = self._clamp(self.growth * age * self.time_scale)
+        # Only ever shorter than ``growth`` x age, which is what bounds the resolution lag.
         return self._real(interval * (1 - self.jitter * rng.random()))
 
     def training_delay(self, age: float, rng: random.Random) -> float:
@@ -66,6 +78,9 @@ class PollConfig:
         """Real seconds to wait after ``errors`` polls in a row failed (full jitter)."""
         ceiling = min(self.error_backoff_max, self.error_backoff * 2 ** max(0, errors - 1))
         return self._real(max(self.min_interval, ceiling * rng.random()))
+
+    def _clamp(self, interval: float) -> float:
+        return min(self.max_interval, max(self.min_interval, interval))
 
     def _real(self, server_seconds: float) -> float:
         return server_seconds / self.time_scale
@@ -84,7 +99,14 @@ class DurationStats:
 
     def early(self, endpoint: str) -> float | None:
         """The 10th percentile of recent durations, once there are enough samples."""
+        samples = self._enough(endpoint)
+        return statistics.quantiles(samples, n=10)[0] if samples else None
+
+    def median(self, endpoint: str) -> float | None:
+        """The median of recent durations, once there are enough samples."""
+        samples = self._enough(endpoint)
+        return statistics.median(samples) if samples else None
+
+    def _enough(self, endpoint: str) -> deque[float] | None:
         samples = self._samples.get(endpoint)
-        if samples is None or len(samples) < 5:
-            return None
-        return statistics.quantiles(samples, n=10)[0]
+        return samples if samples is not None and len(samples) >= 5 else None

@@ -213,7 +213,8 @@ class Studio:
         if response.status == 200:  # a server that ignored ``async`` and answered at once
             return self._finished(endpoint, response.json(), crid)
         handle = structure(response.json(), JobHandle)
-        job = Job(self._ctx, handle.job_id, endpoint=endpoint, client_request_id=crid)
+        job = Job(self._ctx, handle.job_id, endpoint=endpoint, client_request_id=crid,
+                  callback=request.callback_url is not None)
         self._ctx.track(job)
         return job
 
