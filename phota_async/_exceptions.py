@@ -84,11 +84,18 @@ class InvalidInputError(PhotaError, ValueError):
 
 
 class APIError(PhotaError):
-    """Something went wrong talking to the API. ``maybe_processed`` is True when the request
-    may have reached the server and been acted on, so it was deliberately not resent."""
+    """Something went wrong talking to the API.
+
+    ``maybe_processed`` is True when the request may have reached the server and been acted on,
+    so it was deliberately not resent. ``attempts`` counts the attempts made. For an asynchronous
+    submit, ``client_request_id`` is the idempotency key it was sent with: submit again with the
+    same key to get the original job (if there is one) without paying twice.
+    """
 
     request_id: str | None = None
     maybe_processed: bool = False
+    attempts: int = 1
+    client_request_id: str | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import logging
 import random
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Generator, Iterable
+from collections.abc import AsyncIterator, Generator, Iterable
 from typing import Any, ClassVar, Generic, TypeVar
 
 import anyio
 from attrs import define, field
 
+from . import _validation as check
 from ._converter import parse_retry_after, structure
 from ._enums import JobState, ProfileStatus
 from ._exceptions import (
@@ -76,7 +78,8 @@ class _RemoteJob(Generic[R, S]):
     # Ten thousand pending handles must stay small: no per-instance __dict__.
     __slots__ = (
         "__weakref__", "_ctx", "_error", "_finished", "_future", "_last", "_listeners",
-        "_outcome", "_poll_errors", "_waiters", "id", "polls", "resolved_at", "submitted_at",
+        "_outcome", "_pending_age", "_poll_errors", "_waiters", "id", "polls", "resolved_at",
+        "submitted_at",
     )
 
     def __init__(self, ctx: JobContext, job_id: str | None, *, submitted_at: float | None) -> None:
@@ -91,6 +94,7 @@ class _RemoteJob(Generic[R, S]):
         self._waiters = 0
         self._listeners: list[asyncio.Queue[S | None]] = []
         self._poll_errors = 0
+        self._pending_age: float | None = None  # the job's age when last seen still running
         self.polls = 0
         self.resolved_at: float | None = None
 
@@ -192,18 +196,20 @@ class _RemoteJob(Generic[R, S]):
     async def poll_once(self) -> float | None:
         """One scheduled poll; the real seconds to the next one, or None when done."""
         self.polls += 1
+        age = self._age()
         try:
             snapshot, hint = await self._fetch(retry=False)
-        except APIError as exc:
+        except (APIError, ValueError) as exc:  # ValueError: an answer that is not a job object
             return self._on_poll_error(exc)
         self._poll_errors = 0
         self._apply(snapshot)
         if self._finished:
             return None
+        self._pending_age = age
         return hint if hint is not None else self._next_delay()
 
-    def _on_poll_error(self, exc: APIError) -> float | None:
-        transient = isinstance(exc, APIConnectionError) or (
+    def _on_poll_error(self, exc: APIError | ValueError) -> float | None:
+        transient = isinstance(exc, APIConnectionError | ValueError) or (
             isinstance(exc, APIStatusError) and exc.status in _RETRYABLE_POLL_STATUSES
         )
         if not transient:  # 401, 404...: waiting longer will not help
@@ -374,8 +380,14 @@ class Job(_RemoteJob[ImageResult, JobSnapshot]):
         return snapshot.status
 
     def _on_finished(self) -> None:
-        if self._error is None:
-            self._ctx.stats.record(self.endpoint, self._age() * self._ctx.poll.time_scale)
+        # Learn only from jobs seen running shortly before they were seen done: the midpoint
+        # estimates when the server finished. A job first awaited late says nothing about that.
+        if self._error is not None or self._pending_age is None:
+            return
+        age = self._age()
+        if age - self._pending_age <= 0.25 * age:
+            estimate = (age + self._pending_age) / 2
+            self._ctx.stats.record(self.endpoint, estimate * self._ctx.poll.time_scale)
 
     def _token_fields(self) -> dict[str, Any]:
         return {"e": self.endpoint, "c": self.client_request_id, "cb": self.callback}
@@ -439,6 +451,7 @@ def decode_token(token: str, *, base_url: str) -> dict[str, Any]:
         isinstance(payload.get("id"), str) and payload["id"]
     ):
         raise InvalidInputError("token", "is corrupt")
+    check.resource_id(payload["id"], "token")
     if payload.get("u") not in (None, base_url):
         raise InvalidInputError(
             "token", f"was made for another API base URL ({payload.get('u')!r})"
@@ -454,8 +467,10 @@ async def as_completed(
 ) -> AsyncIterator[_RemoteJob[Any, Any]]:
     """Yield each job as it finishes (succeeded or failed: read it with ``await job``).
 
-    Waiting costs one heap entry per job, no task per job. ``timeout`` bounds the whole
-    iteration and raises :class:`JobTimeoutError`; unfinished jobs go on.
+    Waiting costs one heap entry per job, no task per job. ``timeout`` bounds the waits of the
+    whole iteration (not the caller's own work between items) and raises
+    :class:`JobTimeoutError`; unfinished jobs go on. A job cancelled with ``job.cancel()``
+    raises ``CancelledError`` here, as it does in its other waiters.
     """
     pending = list(dict.fromkeys(jobs))
     finished: asyncio.Queue[_RemoteJob[Any, Any]] = asyncio.Queue()
@@ -464,32 +479,40 @@ async def as_completed(
         if job.done():
             finished.put_nowait(job)
             continue
-        future = job._join()
+        job._join().add_done_callback(functools.partial(_put, finished, job))
         joined.append(job)
-        future.add_done_callback(_enqueue(finished, job))
+    end = None if timeout is None else asyncio.get_running_loop().time() + timeout
     try:
-        async with asyncio.timeout(timeout) as scope:
-            for _ in range(len(pending)):
-                yield await finished.get()
-    except TimeoutError:
-        if scope.expired():
-            left = sum(1 for job in pending if not job.done())
-            raise JobTimeoutError(f"{left} job(s) still pending after {timeout}s",
-                                  job_id="*") from None
-        raise
+        for _ in range(len(pending)):
+            job = await _next_finished(finished, end, pending, timeout)
+            if not job.done():
+                raise asyncio.CancelledError(f"{job!r} was cancelled")
+            yield job
     finally:
         for job in joined:
             job._leave()
 
 
-def _enqueue(
-    queue: asyncio.Queue[_RemoteJob[Any, Any]], job: _RemoteJob[Any, Any]
-) -> Callable[[asyncio.Future[Any]], None]:
-    def callback(future: asyncio.Future[Any]) -> None:
-        if not future.cancelled():
-            queue.put_nowait(job)
+def _put(
+    queue: asyncio.Queue[_RemoteJob[Any, Any]], job: _RemoteJob[Any, Any], _: object
+) -> None:
+    queue.put_nowait(job)  # done or cancelled: either way the iteration must learn of it
 
-    return callback
+
+async def _next_finished(
+    queue: asyncio.Queue[_RemoteJob[Any, Any]],
+    end: float | None,
+    pending: list[_RemoteJob[Any, Any]],
+    timeout: float | None,
+) -> _RemoteJob[Any, Any]:
+    try:
+        async with asyncio.timeout_at(end) as scope:
+            return await queue.get()
+    except TimeoutError:
+        if not scope.expired():
+            raise
+        left = sum(1 for job in pending if not job.done())
+        raise JobTimeoutError(f"{left} job(s) still pending after {timeout}s", job_id="*") from None
 
 
 async def gather(

@@ -39,15 +39,23 @@ class AdaptiveLimiter:
         return self._limiter.borrowed_tokens
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold one slot for the duration of one request attempt."""
+    async def slot(self, timeout: float | None = None) -> AsyncIterator[None]:
+        """Hold one slot for the duration of one request attempt.
+
+        Waiting for it (and for the rate budget) raises ``TimeoutError`` after ``timeout``
+        seconds: that wait is part of a call's deadline.
+        """
         token = object()
-        await self._limiter.acquire_on_behalf_of(token)
+        acquired = False
         try:
-            await self._pace()
+            with anyio.fail_after(timeout):
+                await self._limiter.acquire_on_behalf_of(token)
+                acquired = True
+                await self._pace()
             yield
         finally:
-            self._limiter.release_on_behalf_of(token)
+            if acquired:
+                self._limiter.release_on_behalf_of(token)
 
     async def _pace(self) -> None:
         if not self._rate:

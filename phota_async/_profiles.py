@@ -9,7 +9,7 @@ from typing import Any
 from . import _validation as check
 from ._converter import converter, parse_profile_list, structure
 from ._enums import TrainingTier
-from ._exceptions import APIError, InvalidInputError
+from ._exceptions import APIError, InvalidInputError, NotFoundError
 from ._images import ImageInput
 from ._jobs import JobContext, TrainingJob
 from ._models import AddProfileRequest, DeletedProfile, Profile, ProfileSummary
@@ -127,9 +127,14 @@ class Profiles:
     async def delete(self, profile_id: str) -> DeletedProfile:
         """Delete a profile and all its data, for good."""
         pid = check.resource_id(profile_id, "profile_id")
-        response = await self._ctx.requester.call(
-            "DELETE", f"profiles/{pid}", kind=Idempotency.SAFE
-        )
+        try:
+            response = await self._ctx.requester.call(
+                "DELETE", f"profiles/{pid}", kind=Idempotency.SAFE
+            )
+        except NotFoundError as exc:
+            if exc.attempts > 1:  # an earlier attempt deleted it and its answer was lost
+                return DeletedProfile(pid)
+            raise
         body: Any = response.json() or {"profile_id": pid}
         return structure(body, DeletedProfile)
 

@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 
 from ._events import EventHook, RequestEvent
-from ._exceptions import APIStatusError, InsufficientCreditError
+from ._exceptions import APIStatusError, APITimeoutError, InsufficientCreditError
 from ._limiter import AdaptiveLimiter
 from ._retry import Idempotency, RetryPolicy, run_with_retries
 from ._transport import Response, Transport
@@ -89,11 +89,18 @@ class Requester:
         async def attempt(time_left: float | None) -> Response:
             nonlocal attempt_no
             attempt_no += 1
-            async with self.limiter.slot():
-                return await self._attempt(
-                    label, attempt_no, method, path, json_body, params, time_left, read_timeout,
-                    submit,
-                )
+            end = None if time_left is None else time.monotonic() + time_left
+            try:
+                async with self.limiter.slot(time_left):
+                    left = None if end is None else max(0.0, end - time.monotonic())
+                    return await self._attempt(
+                        label, attempt_no, method, path, json_body, params, left, read_timeout,
+                        submit,
+                    )
+            except TimeoutError:  # raised while waiting for a slot, before anything was sent
+                raise APITimeoutError(
+                    f"{label}: no free request slot before the deadline", request_sent=False
+                ) from None
 
         policy = self.policy if retry else attrs.evolve(self.policy, max_attempts=1)
         return await run_with_retries(

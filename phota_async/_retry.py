@@ -114,8 +114,11 @@ async def run_with_retries(
     The last error is raised as it is; an ambiguous one is marked ``maybe_processed``.
     """
     deadline = _Deadline(timeout)
+    attempts = 0
 
     async def once() -> T:
+        nonlocal attempts
+        attempts += 1
         left = deadline.remaining()
         if left is not None and left <= 0:
             raise APITimeoutError(f"{label}: deadline reached", request_sent=False)
@@ -133,6 +136,7 @@ async def run_with_retries(
             # over thousands of submits' leftovers would stall the loop for 100+ ms.
             retrying.iter_state.reset()
     except APIError as exc:
+        exc.attempts = attempts
         if policy.is_ambiguous(exc, kind):
             exc.mark_maybe_processed(how_to_check)
         raise

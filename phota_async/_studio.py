@@ -17,7 +17,7 @@ from . import _validation as check
 from ._concurrency import map_concurrently
 from ._converter import converter, structure
 from ._enums import AspectRatio, BaseModel, OutputFormat, Quality, Resolution, ResponseMode
-from ._exceptions import InvalidInputError
+from ._exceptions import APIError, InvalidInputError
 from ._images import ImageInput, encode_image
 from ._jobs import Job, JobContext
 from ._models import (
@@ -207,9 +207,16 @@ class Studio:
             )
             return self._finished(endpoint, response.json(), crid)
         # The key makes every resend of this submit return the original job: safe to retry.
-        response = await self._ctx.requester.call(
-            "POST", endpoint, kind=Idempotency.KEYED, json_body=body, submit=True, timeout=timeout,
-        )
+        try:
+            response = await self._ctx.requester.call(
+                "POST", endpoint, kind=Idempotency.KEYED, json_body=body, submit=True,
+                timeout=timeout,
+            )
+        except APIError as exc:
+            # The work may have been accepted (and billed) on an attempt whose answer was lost:
+            # the key lets the caller resend the same intent and get that job, never a second.
+            exc.client_request_id = crid
+            raise
         if response.status == 200:  # a server that ignored ``async`` and answered at once
             return self._finished(endpoint, response.json(), crid)
         handle = structure(response.json(), JobHandle)

@@ -106,6 +106,10 @@ class Transport:
             self._session = aiohttp.ClientSession(
                 connector=connector, headers={"User-Agent": C.USER_AGENT}
             )
+            # aiohttp resends a GET or DELETE once, silently, when a kept-alive connection
+            # drops (aio-libs/aiohttp#10790); the retry policy must see and count every attempt.
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
             self._owns_session = True
             self.opened_session = True
         return self._session
