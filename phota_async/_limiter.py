@@ -1,7 +1,9 @@
 """An adaptive limit on requests in flight (AIMD), with an optional requests-per-second budget.
 
 The limit starts at the user's ceiling, halves when the server pushes back (429 or 503) and grows
-back by one per success, like TCP's congestion window or aiobotocore's adaptive mode.
+back by one per success, like TCP's congestion window or aiobotocore's adaptive mode. A push-back
+that says how long to wait (``Retry-After``) also holds every new request until then: the server
+spoke about the account, not about the one request that heard it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class AdaptiveLimiter:
         self._limiter = anyio.CapacityLimiter(ceiling)
         self._rate = rate
         self._next_slot = 0.0
+        self._resume_at = 0.0
         self.pushbacks = 0
 
     @property
@@ -58,6 +61,9 @@ class AdaptiveLimiter:
                 self._limiter.release_on_behalf_of(token)
 
     async def _pace(self) -> None:
+        pause = self._resume_at - time.monotonic()
+        if pause > 0:
+            await anyio.sleep(pause)
         if not self._rate:
             return
         # Reserve the next free slot on the schedule, then sleep until it comes.
@@ -67,11 +73,15 @@ class AdaptiveLimiter:
         if slot > now:
             await anyio.sleep(slot - now)
 
-    def on_pushback(self) -> None:
-        """The server said slow down (429/503): halve the limit."""
+    def on_pushback(self, retry_after: float | None = None) -> None:
+        """The server said slow down (429/503): halve the limit, and send nothing new for
+        ``retry_after`` seconds if it said how long."""
         self.pushbacks += 1
-        if self.adaptive:
-            self._limiter.total_tokens = max(1, self.limit // 2)
+        if not self.adaptive:
+            return
+        self._limiter.total_tokens = max(1, self.limit // 2)
+        if retry_after:
+            self._resume_at = max(self._resume_at, time.monotonic() + retry_after)
 
     def on_success(self) -> None:
         """A request went through: grow the limit back by one, up to the ceiling."""

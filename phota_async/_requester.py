@@ -137,7 +137,9 @@ class Requester:
 
     def _on_status_error(self, exc: APIStatusError, submit: bool) -> None:
         if exc.status in _PUSHBACK_STATUSES:
-            self.limiter.on_pushback()
+            wait = exc.retry_after
+            cap = self.policy.retry_after_cap
+            self.limiter.on_pushback(None if wait is None else min(wait, cap))
         if submit and isinstance(exc, InsufficientCreditError):
             self._credit_error = exc
             log.warning("402 insufficient credit: further submits on this client are stopped")
