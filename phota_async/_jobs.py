@@ -92,7 +92,9 @@ class _RemoteJob(Generic[R, S]):
         self._finished = False
         self._future: asyncio.Future[R] | None = None
         self._waiters = 0
-        self._listeners: list[asyncio.Queue[S | None]] = []
+        # Each ``updates()`` iterator's queue: snapshots, then None at the end, or the
+        # CancelledError that ``cancel()`` hands to every waiter.
+        self._listeners: list[asyncio.Queue[S | asyncio.CancelledError | None]] = []
         self._poll_errors = 0
         self._pending_age: float | None = None  # the job's age when last seen still running
         self.polls = 0
@@ -150,13 +152,15 @@ class _RemoteJob(Generic[R, S]):
             if self._last is not None:
                 yield self._last
             return
-        queue: asyncio.Queue[S | None] = asyncio.Queue()
+        queue: asyncio.Queue[S | asyncio.CancelledError | None] = asyncio.Queue()
         self._listeners.append(queue)
         self._join()
         try:
             if self._last is not None:
                 yield self._last
             while (item := await queue.get()) is not None:
+                if isinstance(item, asyncio.CancelledError):
+                    raise item
                 yield item
         finally:
             self._listeners.remove(queue)
@@ -174,7 +178,7 @@ class _RemoteJob(Generic[R, S]):
             self._future.cancel()
             self._future = None
         for queue in self._listeners:
-            queue.put_nowait(None)
+            queue.put_nowait(asyncio.CancelledError(f"{self!r} was cancelled"))
         return True
 
     # --- Waiters and polling -------------------------------------------------------------

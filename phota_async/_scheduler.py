@@ -16,6 +16,8 @@ import logging
 import time
 from typing import Protocol
 
+from ._exceptions import PhotaError
+
 log = logging.getLogger("phota_async")
 
 # Pop at most this many due entries before letting other tasks run: a burst of thousands of due
@@ -46,6 +48,7 @@ class PollScheduler:
         self._wakeup: asyncio.Event | None = None
         self._ready: asyncio.Queue[Pollable] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
         self.polls = 0
 
     @property
@@ -80,6 +83,11 @@ class PollScheduler:
         self.schedule(job, 0.0)
 
     def _start(self) -> None:
+        if self._closed:
+            raise PhotaError(
+                "this client is closed: re-attach the job on an open client "
+                "(phota.jobs.from_token(job.to_token()))"
+            )
         if self._tasks and not self._tasks[0].done():
             return
         self._wakeup = asyncio.Event()
@@ -92,6 +100,7 @@ class PollScheduler:
 
     async def aclose(self) -> None:
         """Stop polling; jobs keep their state and can be awaited on another client."""
+        self._closed = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -25,6 +25,7 @@ from ._exceptions import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
+    PhotaError,
     status_error_class,
 )
 
@@ -89,6 +90,7 @@ class Transport:
         self._read_timeout = read_timeout
         self._session = session
         self._owns_session = session is None
+        self._shut = False
         self.opened_session = False
 
     def __repr__(self) -> str:
@@ -100,6 +102,8 @@ class Transport:
         return self._session is None or self._session.closed
 
     def _get_session(self) -> aiohttp.ClientSession:
+        if self._shut:  # a closed client must not quietly open a session nobody will close
+            raise PhotaError("this client is closed (aclose() was called)")
         if self._session is None or self._session.closed:
             # Created here, not in __init__, so it binds to the loop that actually runs it.
             connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
@@ -115,7 +119,8 @@ class Transport:
         return self._session
 
     async def aclose(self) -> None:
-        """Close the session if this transport created it."""
+        """Close the session if this transport created it; later requests raise PhotaError."""
+        self._shut = True
         if self._session is not None and self._owns_session and not self._session.closed:
             await self._session.close()
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import AsyncIterator
 
 import pytest
-from PIL import Image
 
 from phota_async import AsyncPhota, PollConfig, RetryPolicy
 from phota_async.emulator import PhotaEmulator, sample_photo
@@ -49,9 +47,3 @@ def photo(index: int = 0, *, fmt: str = "jpeg", size: int = 64) -> bytes:
 def training_photos(count: int = 10, *, size: int = 1024) -> list[bytes]:
     """Distinct photos large enough to pass the pre-flight checks without warnings."""
     return [sample_photo(i, size=size) for i in range(count)]
-
-
-def png_bytes(size: tuple[int, int] = (32, 32), colour: tuple[int, int, int] = (10, 20, 30)) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, colour).save(out, "PNG")
-    return out.getvalue()

@@ -324,12 +324,6 @@ async def test_cancel_reaches_an_as_completed_waiter(
     assert phota.scheduler.pending == 0 and job_gets(emulator, str(job.id)) == 0
 
 
-@pytest.mark.xfail(
-    reason="BUG: Job.cancel() ends an updates() iterator silently (its queue gets the same "
-    "None as a finished job), so the consumer cannot tell a cancel from the end of the job; "
-    "the docstring says current waiters get CancelledError",
-    strict=True,
-)
 async def test_cancel_reaches_an_updates_consumer(
     phota: AsyncPhota, emulator: PhotaEmulator
 ) -> None:
@@ -628,12 +622,6 @@ async def test_training_reattaches_by_profile_id(trainer: PhotaEmulator) -> None
 # --- A closed client --------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="BUG: awaiting a handle after its client was closed silently restarts the client's "
-    "PollScheduler (PollScheduler._start after aclose) and opens a new aiohttp session "
-    "(Transport) that nothing closes: leaked tasks and an 'Unclosed client session'",
-    strict=True,
-)
 async def test_a_closed_client_does_not_come_back_to_life(emulator: PhotaEmulator) -> None:
     async with make_client(emulator) as phota:
         job = await phota.generate("outlives its client")

@@ -129,10 +129,10 @@ async def test_list_status_picture_delete(phota: AsyncPhota, emulator: PhotaEmul
 
 
 async def test_profile_lists_of_objects_are_read() -> None:
-    async with PhotaEmulator(dialect=Dialect(profile_items="objects")) as emu:
-        async with make_client(emu) as phota:
-            training = await phota.profiles.create(training_photos(10), tag="t1")
-            summaries = await phota.profiles.list(tag="t1")
+    emulator = PhotaEmulator(dialect=Dialect(profile_items="objects"))
+    async with emulator as emu, make_client(emu) as phota:
+        training = await phota.profiles.create(training_photos(10), tag="t1")
+        summaries = await phota.profiles.list(tag="t1")
     assert [(s.profile_id, s.tag) for s in summaries] == [(training.profile_id, "t1")]
 
 
