@@ -68,7 +68,6 @@ class Studio:
     ) -> Job:
         """Make images from a prompt alone; name profiles inline as ``[[profile_id]]``."""
         check.prompt(prompt)
-        check.prompt_profile_refs(prompt)
         fields = self._common(num_output_images, output_format, response_mode, callback_url,
                               client_request_id, mode)
         request = GenerateRequest(
@@ -98,7 +97,6 @@ class Studio:
         """Edit 1..10 images following ``prompt``; ``profile_ids`` names who must stay
         recognisable."""
         check.prompt(prompt)
-        check.prompt_profile_refs(prompt)
         ids = check.profile_ids(profile_ids)
         if isinstance(images, str | bytes) or not isinstance(images, Sequence):
             raise InvalidInputError("images", "must be a list of images (use [photo] for one)")
@@ -126,7 +124,6 @@ class Studio:
     ) -> Job:
         """Improve one photo (Nano Banana 2, 2K); the prompt is optional."""
         check.prompt(prompt, required=False)
-        check.prompt_profile_refs(prompt)
         ids = check.profile_ids(profile_ids)
         fields = self._common(num_output_images, output_format, response_mode, callback_url,
                               client_request_id, mode)
@@ -151,7 +148,6 @@ class Studio:
     ) -> Job:
         """Render ``input_image`` in the look of ``reference_image`` (always 2K)."""
         check.prompt(prompt, required=False)
-        check.prompt_profile_refs(prompt)
         ids = check.profile_ids(profile_ids)
         fields = self._common(num_output_images, output_format, response_mode, callback_url,
                               client_request_id, mode)

@@ -75,11 +75,13 @@ def count_in_range(items: Sequence[object], low: int, high: int, field: str) -> 
 
 
 def prompt(value: object, field: str = "prompt", *, required: bool = True) -> str | None:
-    """A non-blank prompt string (or None where the endpoint makes it optional)."""
+    """A non-blank prompt string (or None where the endpoint makes it optional) whose
+    ``[[profile_id]]`` references are not empty."""
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value.strip():
         raise InvalidInputError(field, "must be a non-empty string")
+    prompt_profile_refs(value, field)
     return value
 
 
