@@ -36,10 +36,13 @@ class AsyncPhota:
 
     ``api_key`` defaults to ``$PHOTA_API_KEY``; ``base_url`` to ``$PHOTA_BASE_URL``, then the
     public API. ``max_concurrency`` caps requests in flight (it shrinks on 429/503 and grows
-    back); ``rate_limit`` optionally caps requests per second. ``timeout`` bounds each call, all
-    its retries included. ``uploader`` stores local profile photos where the API can fetch them
-    (against a local emulator its bucket is used by default). ``poll`` tunes job polling.
-    ``on_event`` receives a :class:`RequestEvent` per request start, end and retry.
+    back); ``rate_limit`` optionally caps requests per second (set it to your account's limit
+    for big batches). ``timeout`` bounds each call, all its retries included;
+    ``connect_timeout`` and ``read_timeout`` bound one attempt's connection and each read (a
+    synchronous image call reads for up to 660 s). ``uploader`` stores local profile photos
+    where the API can fetch them (against a local emulator its bucket is used by default).
+    ``poll`` tunes job polling. ``on_event`` receives a :class:`RequestEvent` per request
+    start, end and retry.
 
     Use it as ``async with AsyncPhota() as phota:`` or call :meth:`aclose` when done.
     """
@@ -52,6 +55,8 @@ class AsyncPhota:
         *,
         uploader: Uploader | None = None,
         timeout: float | None = None,
+        connect_timeout: float = C.DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = C.DEFAULT_READ_TIMEOUT,
         retry: RetryPolicy | None = None,
         rate_limit: float | None = None,
         poll: PollConfig | None = None,
@@ -65,7 +70,9 @@ class AsyncPhota:
                 f"no API key: pass AsyncPhota(api_key=...) or set {C.API_KEY_ENV}"
             )
         url = base_url or os.environ.get(C.BASE_URL_ENV) or C.DEFAULT_BASE_URL
-        self._transport = Transport(api_key=key, base_url=url)
+        self._transport = Transport(
+            api_key=key, base_url=url, connect_timeout=connect_timeout, read_timeout=read_timeout
+        )
         self._limiter = AdaptiveLimiter(max_concurrency, rate=rate_limit)
         self._requester = Requester(
             self._transport, limiter=self._limiter, policy=retry or RetryPolicy(),

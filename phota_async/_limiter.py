@@ -67,11 +67,18 @@ class AdaptiveLimiter:
         if not self._rate:
             return
         # Reserve the next free slot on the schedule, then sleep until it comes.
+        interval = 1.0 / self._rate
         now = time.monotonic()
         slot = max(now, self._next_slot)
-        self._next_slot = slot + 1.0 / self._rate
-        if slot > now:
+        self._next_slot = slot + interval
+        if slot <= now:
+            return
+        try:
             await anyio.sleep(slot - now)
+        except BaseException:
+            # Gave up waiting (a deadline, a cancel): hand the place back to those behind.
+            self._next_slot = max(time.monotonic(), self._next_slot - interval)
+            raise
 
     def on_pushback(self, retry_after: float | None = None) -> None:
         """The server said slow down (429/503): halve the limit, and send nothing new for

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -33,6 +35,10 @@ class Profiles:
     def __init__(self, ctx: JobContext, uploader: Callable[[], Uploader | None]) -> None:
         self._ctx = ctx
         self._default_uploader = uploader
+        # Reconciling by tag needs to know which new profile is whose: creates with one tag
+        # run one at a time on a client, and ids this client already returned are not taken.
+        self._tag_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._returned: set[str] = set()
 
     async def check(
         self, photos: Sequence[ImageInput], *, tier: TrainingTier | str = TrainingTier.STANDARD
@@ -62,6 +68,7 @@ class Profiles:
         tag_value = check.tag(tag)
         items = _photo_list(photos)
         check.photo_count(len(items), tier_value)
+        self._ctx.requester.check_credit()  # before any upload: a 402 already said no
         report, prepared = await prepare_photos(items, tier_value)
         raise_for_report(report)
         store = uploader or self._default_uploader()
@@ -78,17 +85,31 @@ class Profiles:
         return job
 
     async def _add(self, request: AddProfileRequest, timeout: float | None) -> str:
-        """POST profiles/add once; after an ambiguous failure, reconcile through the tag."""
-        before = await self._ids(request.tag) if request.tag else set()
+        """POST profiles/add once; after an ambiguous failure, reconcile through the tag.
+
+        Reconciling assumes that no other process creates a profile with the same tag at the
+        same moment (a tag is usually one end user's id).
+        """
+        if request.tag is None:
+            return await self._post_add(request, timeout, before=None)
+        async with self._tag_locks[request.tag]:
+            before = await self._ids(request.tag)
+            profile_id = await self._post_add(request, timeout, before=before)
+        self._returned.add(profile_id)
+        return profile_id
+
+    async def _post_add(
+        self, request: AddProfileRequest, timeout: float | None, *, before: set[str] | None
+    ) -> str:
         try:
             response = await self._ctx.requester.call(
                 "POST", "profiles/add", kind=Idempotency.UNSAFE, submit=True, timeout=timeout,
                 json_body=converter.unstructure(request), how_to_check=_HOW_TO_CHECK_ADD,
             )
         except APIError as exc:
-            if not (exc.maybe_processed and request.tag):
+            if not exc.maybe_processed or before is None:
                 raise
-            created = await self._ids(request.tag) - before
+            created = await self._ids(request.tag) - before - self._returned
             if len(created) != 1:
                 raise
             profile_id = created.pop()

@@ -92,6 +92,8 @@ class Requester:
             end = None if time_left is None else time.monotonic() + time_left
             try:
                 async with self.limiter.slot(time_left):
+                    if submit:  # a 402 may have come while this one queued or waited to retry
+                        self.check_credit()
                     left = None if end is None else max(0.0, end - time.monotonic())
                     return await self._attempt(
                         label, attempt_no, method, path, json_body, params, left, read_timeout,

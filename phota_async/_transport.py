@@ -162,7 +162,7 @@ class Transport:
                         allow_redirects=False, timeout=self._timeout(timeout, read_timeout),
                     ) as resp:
                         if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
-                            url = self._redirect_target(url, resp.headers["Location"])
+                            url = self._redirect_target(url, resp)
                             continue
                         return await self._read(method, path, resp)
                 raise APIConnectionError(f"{method} {path}: too many redirects")
@@ -181,13 +181,14 @@ class Transport:
                 f"{method} {path}: connection failed ({type(exc).__name__}: {exc})"
             ) from None
 
-    def _redirect_target(self, url: str, location: str) -> str:
-        target = urljoin(url, location)
+    def _redirect_target(self, url: str, resp: aiohttp.ClientResponse) -> str:
+        target = urljoin(url, resp.headers["Location"])
         if not self.is_api_url(target):
-            # Following would carry the key to another host.
-            raise APIConnectionError(
+            # Following would carry the key to another host. A status error, so it is not
+            # retried: the server will redirect again.
+            raise APIStatusError(
                 f"refused a redirect to another origin ({urlsplit(target).hostname})",
-                request_sent=True,
+                status=resp.status, request_id=resp.headers.get(C.REQUEST_ID_HEADER),
             )
         return target
 

@@ -30,6 +30,7 @@ from aiohttp import web
 from phota_async import (
     APIConnectionError,
     APIError,
+    APIStatusError,
     APITimeoutError,
     AsyncPhota,
     AuthenticationError,
@@ -368,24 +369,13 @@ async def test_a_wrong_key_fails_at_once(emu: PhotaEmulator, kind: str) -> None:
     assert charges(emu, since) == []
 
 
-_WRONG_PROFILE_BUG = (
-    "BUG: _profiles.Profiles._add: reconciling takes 'exactly one new profile under the tag' as "
-    "its own; when its own POST was not processed (500, drop before) while another create with "
-    "the same tag succeeded meanwhile, it returns that other call's profile (trained on other "
-    "photos). Fix: serialise creates per tag on a client (a lock from the listing before to the "
-    "reconciling listing), exclude ids other creates returned, and document that the tag must be "
-    "unique to one create across processes"
-)
 
 
 @pytest.mark.parametrize(
     "scenario",
     [
         "both_lost_after_billing",
-        pytest.param(
-            "one_failed_while_the_other_succeeded",
-            marks=pytest.mark.xfail(reason=_WRONG_PROFILE_BUG, strict=True),
-        ),
+        "one_failed_while_the_other_succeeded",
     ],
 )
 async def test_reconciling_never_returns_another_calls_profile(
@@ -524,14 +514,8 @@ async def test_a_402_from_an_empty_account_opens_the_breaker() -> None:
         assert [c.job_id for c in charges(emu, 0)] == [paid.id]
 
 
-_QUEUED_SUBMITS_BUG = (
-    "BUG: _requester.Requester.call: the credit breaker is checked once, before the call queues "
-    "for a slot; submits already queued (or waiting to resend) when the 402 arrives still go "
-    "out, each to a 402 of its own (30 submits, credit for 5, 2 in flight: 30 POSTs)"
-)
 
 
-@pytest.mark.xfail(reason=_QUEUED_SUBMITS_BUG, strict=True)
 async def test_a_402_stops_the_submits_already_queued() -> None:
     async with PhotaEmulator(time_scale=TIME_SCALE, credit=0.5) as emu:  # 5 images at 0.09
         async with make_client(emu, max_concurrency=2) as phota:
@@ -769,14 +753,8 @@ async def test_the_deadline_includes_waiting_for_the_limiter(
     assert len(charges(emu, 0)) == 2
 
 
-_PACE_BUG = (
-    "BUG: _limiter.AdaptiveLimiter._pace: a call that gives up (deadline, cancellation) while "
-    "waiting for the rate budget keeps the slot it reserved on the schedule, so every later call "
-    "waits behind the slots of calls that are gone (10 timed-out calls at 10/s: +1 s for the next)"
-)
 
 
-@pytest.mark.xfail(reason=_PACE_BUG, strict=True)
 async def test_calls_that_gave_up_on_the_rate_budget_do_not_hold_up_the_next(
     emu: PhotaEmulator,
 ) -> None:
@@ -866,8 +844,10 @@ async def test_a_redirect_to_another_host_is_refused(kind: str) -> None:
     ):
         origins.append(other)
         async with make_client_for(api) as phota:
-            with pytest.raises(APIConnectionError, match="redirect"):
+            with pytest.raises(APIStatusError, match="redirect") as caught:
                 await call(phota, Target(kind, job_id="job_x"))
+    assert caught.value.status == 307
+    assert caught.value.attempts == 1  # the server would only redirect again: not retried
     assert elsewhere == []  # the other host got nothing, let alone the key
 
 
