@@ -46,7 +46,7 @@ from ._exceptions import (
     WebhookVerificationError,
 )
 from ._images import ImageInput
-from ._jobs import Job, TrainingJob, as_completed, gather
+from ._jobs import Job, TrainingJob
 from ._limiter import AdaptiveLimiter
 from ._models import (
     DeletedProfile,
@@ -68,6 +68,7 @@ from ._uploaders import (
     UploadError,
     UploadProgress,
 )
+from ._waiting import as_completed, gather
 from ._webhooks import signature_matches
 
 __version__ = "0.1.0"

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import json
 import logging
 import random
 import time
 import weakref
-from collections.abc import AsyncIterator, Generator, Iterable
+from collections.abc import AsyncIterator, Generator
 from typing import Any, ClassVar, Generic, TypeVar
 
 import anyio
@@ -41,7 +40,7 @@ from ._results import ImageResult
 from ._retry import Idempotency
 from ._scheduler import PollScheduler
 
-__all__ = ["Job", "JobContext", "TrainingJob", "as_completed", "gather"]
+__all__ = ["Job", "JobContext", "TrainingJob", "decode_token"]
 
 log = logging.getLogger("phota_async")
 R = TypeVar("R")
@@ -461,71 +460,3 @@ def decode_token(token: str, *, base_url: str) -> dict[str, Any]:
             "token", f"was made for another API base URL ({payload.get('u')!r})"
         )
     return payload
-
-
-# --- Waiting on many jobs ------------------------------------------------------------------
-
-
-async def as_completed(
-    jobs: Iterable[_RemoteJob[Any, Any]], *, timeout: float | None = None
-) -> AsyncIterator[_RemoteJob[Any, Any]]:
-    """Yield each job as it finishes (succeeded or failed: read it with ``await job``).
-
-    Waiting costs one heap entry per job, no task per job. ``timeout`` bounds the waits of the
-    whole iteration (not the caller's own work between items) and raises
-    :class:`JobTimeoutError`; unfinished jobs go on. A job cancelled with ``job.cancel()``
-    raises ``CancelledError`` here, as it does in its other waiters.
-    """
-    pending = list(dict.fromkeys(jobs))
-    finished: asyncio.Queue[_RemoteJob[Any, Any]] = asyncio.Queue()
-    joined: list[_RemoteJob[Any, Any]] = []
-    for job in pending:
-        if job.done():
-            finished.put_nowait(job)
-            continue
-        job._join().add_done_callback(functools.partial(_put, finished, job))
-        joined.append(job)
-    end = None if timeout is None else asyncio.get_running_loop().time() + timeout
-    try:
-        for _ in range(len(pending)):
-            job = await _next_finished(finished, end, pending, timeout)
-            if not job.done():
-                raise asyncio.CancelledError(f"{job!r} was cancelled")
-            yield job
-    finally:
-        for job in joined:
-            job._leave()
-
-
-def _put(
-    queue: asyncio.Queue[_RemoteJob[Any, Any]], job: _RemoteJob[Any, Any], _: object
-) -> None:
-    queue.put_nowait(job)  # done or cancelled: either way the iteration must learn of it
-
-
-async def _next_finished(
-    queue: asyncio.Queue[_RemoteJob[Any, Any]],
-    end: float | None,
-    pending: list[_RemoteJob[Any, Any]],
-    timeout: float | None,
-) -> _RemoteJob[Any, Any]:
-    try:
-        async with asyncio.timeout_at(end) as scope:
-            return await queue.get()
-    except TimeoutError:
-        if not scope.expired():
-            raise
-        left = sum(1 for job in pending if not job.done())
-        raise JobTimeoutError(f"{left} job(s) still pending after {timeout}s", job_id="*") from None
-
-
-async def gather(
-    jobs: Iterable[_RemoteJob[R, Any]], *, return_exceptions: bool = False
-) -> list[R | BaseException]:
-    """The results of ``jobs`` in order. With ``return_exceptions=True`` a failed job gives its
-    exception in place instead of raising the first failure (the others keep going either way)."""
-    jobs = list(jobs)
-    async for job in as_completed(jobs):
-        if job._error is not None and not return_exceptions:
-            raise job._error
-    return [job._error if job._error is not None else job._settled() for job in jobs]
