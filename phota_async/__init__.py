@@ -41,8 +41,10 @@ from ._exceptions import (
     PhotaError,
     RateLimitError,
     ServerError,
+    StorageError,
     TrainingFailedError,
     UnprocessableEntityError,
+    UploadError,
     WebhookVerificationError,
 )
 from ._images import ImageInput
@@ -65,7 +67,6 @@ from ._uploaders import (
     PresignedPutUploader,
     S3Uploader,
     Uploader,
-    UploadError,
     UploadProgress,
 )
 from ._waiting import as_completed, gather
@@ -120,6 +121,7 @@ __all__ = [
     "RetryPolicy",
     "S3Uploader",
     "ServerError",
+    "StorageError",
     "TrainingFailedError",
     "TrainingJob",
     "TrainingTier",

@@ -21,6 +21,8 @@ All of them derive from :class:`PhotaError`::
     │   ├── JobFailedError            the server says the job failed
     │   ├── TrainingFailedError       a profile training ended in ERROR or INACTIVE
     │   └── JobTimeoutError           we stopped waiting; the job goes on, the handle stays usable
+    ├── StorageError                  one upload of a profile photo failed (.transient)
+    ├── UploadError                   some photos were not uploaded; nothing was paid
     └── WebhookVerificationError      a callback whose signature does not verify
 
 API errors carry ``request_id`` and, where a retry was refused because the request may already
@@ -31,6 +33,8 @@ says how to check.
 from __future__ import annotations
 
 from typing import Any
+
+from ._redaction import redact
 
 __all__ = [
     "APIConnectionError",
@@ -50,8 +54,10 @@ __all__ = [
     "PhotaError",
     "RateLimitError",
     "ServerError",
+    "StorageError",
     "TrainingFailedError",
     "UnprocessableEntityError",
+    "UploadError",
     "WebhookVerificationError",
 ]
 
@@ -236,6 +242,32 @@ class TrainingFailedError(JobError):
 
 class JobTimeoutError(JobError, TimeoutError):
     """We stopped waiting for a job. The job goes on remotely; the handle stays usable."""
+
+
+class StorageError(PhotaError):
+    """One upload attempt failed. ``transient`` is True when trying again may succeed (the
+    connection failed, 5xx, 429); ``status`` is the storage's HTTP status when there was one.
+    Raise it from your own uploader to say whether a retry makes sense."""
+
+    def __init__(self, message: str, *, transient: bool, status: int | None = None) -> None:
+        super().__init__(redact(message))
+        self.transient = transient
+        self.status = status
+
+
+class UploadError(PhotaError):
+    """Some photos could not be uploaded; nothing was sent to ``profiles/add``.
+
+    ``failed`` maps each failed photo's index to the reason; ``uploaded`` maps the others to
+    their URLs (already stored: reuse them, or let your storage's lifecycle rules expire them).
+    """
+
+    def __init__(self, failed: dict[int, str], uploaded: dict[int, str]) -> None:
+        self.failed = dict(sorted(failed.items()))
+        self.uploaded = dict(sorted(uploaded.items()))
+        lines = [f"photos[{index}]: {reason}" for index, reason in self.failed.items()]
+        super().__init__(f"{len(failed)} of {len(failed) + len(uploaded)} photo upload(s) "
+                         "failed; nothing was sent to profiles/add\n" + "\n".join(lines))
 
 
 class WebhookVerificationError(PhotaError):

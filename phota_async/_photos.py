@@ -22,7 +22,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.to_thread
@@ -33,6 +33,7 @@ from . import _constants as C
 from ._enums import TrainingTier
 from ._exceptions import InvalidInputError
 from ._images import CONTENT_TYPES, EXTENSIONS, ImageInput, image_format, is_url
+from ._redaction import display_url
 from ._validation import TIER_PHOTOS, enum_value
 
 __all__ = [
@@ -42,7 +43,6 @@ __all__ = [
     "PreparedPhoto",
     "check_photos",
     "default_photo_workers",
-    "display_url",
     "prepare_photos",
     "raise_for_report",
 ]
@@ -55,14 +55,6 @@ _SWAPPED_ORIENTATIONS = frozenset({5, 6, 7, 8})  # a quarter turn: width and hei
 # Pillow plugins allowed per detected format: a file is never parsed as anything else.
 _PILLOW_FORMATS = {"jpeg": ["JPEG"], "png": ["PNG"], "webp": ["WEBP"], "heic": ["HEIF"]}
 _HEIC_EXTRA = "pip install 'phota-async[heic]'"
-
-
-def display_url(url: str) -> str:
-    """``url`` without its query string and fragment, which may hold credentials (presigned
-    URLs): the only form of a URL that may go into a report, a repr, a log line or an error."""
-    parts = urlsplit(url)
-    hidden = "?…" if parts.query else ""
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")) + hidden
 
 
 def default_photo_workers() -> int:

@@ -28,6 +28,7 @@ from ._exceptions import (
     PhotaError,
     status_error_class,
 )
+from ._redaction import display_url
 
 log = logging.getLogger("phota_async")
 
@@ -210,25 +211,19 @@ class Transport:
             async with session.get(url, timeout=self._timeout(timeout, None)) as resp:
                 if resp.status >= 400:
                     body = await resp.read()
-                    raise _status_error("GET", _safe_url(url), resp, body, None)
+                    raise _status_error("GET", display_url(url), resp, body, None)
                 yield resp
         except (TimeoutError, aiohttp.ServerTimeoutError):
-            raise APITimeoutError(f"download of {_safe_url(url)} timed out") from None
+            raise APITimeoutError(f"download of {display_url(url)} timed out") from None
         except aiohttp.ClientConnectorError as exc:
             raise APIConnectionError(
-                f"download of {_safe_url(url)}: cannot connect ({exc.os_error})",
+                f"download of {display_url(url)}: cannot connect ({exc.os_error})",
                 request_sent=False,
             ) from None
         except aiohttp.ClientError as exc:
             raise APIConnectionError(
-                f"download of {_safe_url(url)} failed ({type(exc).__name__})"
+                f"download of {display_url(url)} failed ({type(exc).__name__})"
             ) from None
-
-
-def _safe_url(url: str) -> str:
-    """A URL without its query string: signed URLs carry credentials there."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
 def _status_error(

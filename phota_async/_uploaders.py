@@ -19,7 +19,6 @@ import contextlib
 import importlib
 import json
 import logging
-import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import PurePosixPath
@@ -32,9 +31,15 @@ import tenacity
 from attrs import frozen
 
 from . import _constants as C
-from ._exceptions import APIConnectionError, APIStatusError, PhotaError
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    StorageError,
+    UploadError,
+)
 from ._images import CONTENT_TYPES, EXTENSIONS
-from ._photos import PreparedPhoto, display_url
+from ._photos import PreparedPhoto
+from ._redaction import display_url, redact
 
 __all__ = [
     "EmulatorBucketUploader",
@@ -54,13 +59,6 @@ _S3_EXTRA = "pip install 'phota-async[s3]'"
 _TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _TRANSIENT_S3_CODES = frozenset({"SlowDown", "RequestTimeout", "Throttling", "ThrottlingException",
                                  "InternalError", "ServiceUnavailable", "RequestTimeTooSkewed"})
-_QUERY = re.compile(r"\?[^\s'\"<>]*")
-
-
-def redact(text: str) -> str:
-    """``text`` with every URL query string hidden (a presigned URL's query is a credential)."""
-    return _QUERY.sub("?…", text)
-
 
 @runtime_checkable
 class Uploader(Protocol):
@@ -69,31 +67,6 @@ class Uploader(Protocol):
     async def upload(self, data: bytes, *, filename: str, content_type: str) -> str:
         """Store ``data`` and return its URL."""
         ...
-
-
-class StorageError(PhotaError):
-    """One upload attempt failed. ``transient`` is True when trying again may succeed (the
-    connection failed, 5xx, 429); ``status`` is the storage's HTTP status when there was one."""
-
-    def __init__(self, message: str, *, transient: bool, status: int | None = None) -> None:
-        super().__init__(redact(message))
-        self.transient = transient
-        self.status = status
-
-
-class UploadError(PhotaError):
-    """Some photos could not be uploaded; nothing was sent to ``profiles/add``.
-
-    ``failed`` maps each failed photo's index to the reason; ``uploaded`` maps the others to
-    their URLs (already stored: reuse them, or let your storage's lifecycle rules expire them).
-    """
-
-    def __init__(self, failed: dict[int, str], uploaded: dict[int, str]) -> None:
-        self.failed = dict(sorted(failed.items()))
-        self.uploaded = dict(sorted(uploaded.items()))
-        lines = [f"photos[{index}]: {reason}" for index, reason in self.failed.items()]
-        super().__init__(f"{len(failed)} of {len(failed) + len(uploaded)} photo upload(s) "
-                         "failed; nothing was sent to profiles/add\n" + "\n".join(lines))
 
 
 def is_transient(exc: BaseException) -> bool:
