@@ -696,7 +696,8 @@ async def test_a_storm_of_500_submits_under_a_rate_limit(budget: bool) -> None:
 # --- One deadline per call --------------------------------------------------------------------
 
 DEADLINE = 0.3
-SLACK = 0.08
+# Room for a loaded 2-core CI machine; the faults these tests catch overrun by 0.25 s or more.
+SLACK = 0.15
 # Three resends with real (unscaled) jitter: left alone, they would take far longer than 0.3 s.
 THREE_RETRIES = RetryPolicy(max_attempts=4, backoff_initial=0.05, backoff_max=0.2)
 SERVERS: dict[str, dict[str, Any]] = {
