@@ -8,9 +8,12 @@ By default a submit is asynchronous (``async: true``, ``response_mode: "urls"``,
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from typing import Any, Literal
+
+import anyio.to_thread
 
 from . import _constants as C
 from . import _validation as check
@@ -30,6 +33,7 @@ from ._models import (
 )
 from ._results import ImageResult
 from ._retry import Idempotency
+from ._transport import Response, encode_json
 
 __all__ = ["Mode", "Studio"]
 
@@ -194,14 +198,15 @@ class Studio:
         mode: Mode,
         timeout: float | None,
     ) -> Job:
-        body = converter.unstructure(request)
+        fields = converter.unstructure(request)
+        body = await encode_json(fields, large=_payload_size(fields) > C.THREAD_ENCODE_THRESHOLD)
         crid = request.client_request_id
         if mode == "sync":
             response = await self._ctx.requester.call(
                 "POST", endpoint, kind=Idempotency.UNSAFE, json_body=body, submit=True,
                 timeout=timeout, read_timeout=C.SYNC_IMAGE_TIMEOUT, how_to_check=_HOW_TO_CHECK_SYNC,
             )
-            return self._finished(endpoint, response.json(), crid)
+            return await self._finished(endpoint, response, crid)
         # The key makes every resend of this submit return the original job: safe to retry.
         try:
             response = await self._ctx.requester.call(
@@ -214,19 +219,32 @@ class Studio:
             exc.client_request_id = crid
             raise
         if response.status == 200:  # a server that ignored ``async`` and answered at once
-            return self._finished(endpoint, response.json(), crid)
+            return await self._finished(endpoint, response, crid)
         handle = structure(response.json(), JobHandle)
         job = Job(self._ctx, handle.job_id, endpoint=endpoint, client_request_id=crid,
                   callback=request.callback_url is not None)
         self._ctx.track(job)
         return job
 
-    def _finished(self, endpoint: str, body: Any, crid: str | None) -> Job:
-        result = ImageResult.from_response(
-            structure(body, ImageResponse), transport=self._ctx.requester.transport,
+    async def _finished(self, endpoint: str, response: Response, crid: str | None) -> Job:
+        wire = structure(await response.json_off_loop(), ImageResponse)
+        make = functools.partial(
+            ImageResult.from_response, wire, transport=self._ctx.requester.transport,
             downloads=self._ctx.downloads,
         )
+        # Inline images are megabytes of base64: decode them off the loop.
+        large = len(response.body) >= C.THREAD_ENCODE_THRESHOLD
+        result = await anyio.to_thread.run_sync(make) if large else make()
         return Job.completed(self._ctx, result, endpoint=endpoint, client_request_id=crid)
+
+
+def _payload_size(fields: dict[str, Any]) -> int:
+    """Roughly how many bytes the body will be: its strings (base64 images) dominate."""
+    size = 0
+    for value in fields.values():
+        items = value if isinstance(value, list) else [value]
+        size += sum(len(item) for item in items if isinstance(item, str))
+    return size
 
 
 def _model_fields(

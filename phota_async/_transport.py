@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+import anyio.to_thread
 from attrs import frozen
 from multidict import CIMultiDictProxy
 
@@ -65,6 +66,24 @@ class Response:
     def json(self) -> Any:
         """The body decoded as JSON."""
         return json.loads(self.body) if self.body else None
+
+    async def json_off_loop(self) -> Any:
+        """The body decoded as JSON, in a worker thread when it is large (inline images)."""
+        if len(self.body) < C.THREAD_ENCODE_THRESHOLD:
+            return self.json()
+        return await anyio.to_thread.run_sync(self.json)
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+async def encode_json(value: Any, *, large: bool) -> bytes:
+    """``value`` as JSON bytes; a large body (base64 images) is encoded in a worker thread.
+
+    Encoded once, the body is reused as it is by every attempt of the call.
+    """
+    return await anyio.to_thread.run_sync(_dumps, value) if large else _dumps(value)
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -148,10 +167,15 @@ class Transport:
         timeout: float | None = None,
         read_timeout: float | None = None,
     ) -> Response:
-        """One attempt of an API call; an error status raises its :class:`APIStatusError`."""
+        """One attempt of an API call; an error status raises its :class:`APIStatusError`.
+
+        ``json_body`` is a JSON value, or ``bytes`` already encoded by :func:`encode_json`.
+        """
         url = self.url(path)
         headers = {C.API_KEY_HEADER: self._key.reveal()}
-        body = None if json_body is None else json.dumps(json_body, separators=(",", ":"))
+        body = json_body if isinstance(json_body, bytes) else (
+            None if json_body is None else _dumps(json_body)
+        )
         if body is not None:
             headers["Content-Type"] = "application/json"
         session = self._get_session()
