@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+from attrs import frozen
 
 from ._events import EventHook, RequestEvent
 from ._exceptions import APIStatusError, APITimeoutError, InsufficientCreditError
@@ -23,6 +24,23 @@ from ._transport import Response, Transport
 log = logging.getLogger("phota_async")
 
 _PUSHBACK_STATUSES = frozenset({429, 503})
+
+
+@frozen
+class _Call:
+    """What one logical call sends, the same on every attempt."""
+
+    method: str
+    path: str
+    json_body: Any
+    params: Mapping[str, str] | None
+    read_timeout: float | None
+    submit: bool
+
+    @property
+    def label(self) -> str:
+        """``METHOD /path``, for logs and events."""
+        return f"{self.method} /{self.path.lstrip('/')}"
 
 
 class Requester:
@@ -83,47 +101,49 @@ class Requester:
         """Send one logical call; see ``_retry`` for what is resent and when."""
         if submit:
             self.check_credit()
-        label = f"{method} /{path.lstrip('/')}"
+        call = _Call(method, path, json_body, params, read_timeout, submit)
         attempt_no = 0
 
         async def attempt(time_left: float | None) -> Response:
             nonlocal attempt_no
             attempt_no += 1
-            end = None if time_left is None else time.monotonic() + time_left
-            try:
-                async with self.limiter.slot(time_left):
-                    if submit:  # a 402 may have come while this one queued or waited to retry
-                        self.check_credit()
-                    left = None if end is None else max(0.0, end - time.monotonic())
-                    return await self._attempt(
-                        label, attempt_no, method, path, json_body, params, left, read_timeout,
-                        submit,
-                    )
-            except TimeoutError:  # raised while waiting for a slot, before anything was sent
-                raise APITimeoutError(
-                    f"{label}: no free request slot before the deadline", request_sent=False
-                ) from None
+            return await self._attempt(call, attempt_no, time_left)
 
         policy = self.policy if retry else attrs.evolve(self.policy, max_attempts=1)
         return await run_with_retries(
-            attempt, kind=kind, policy=policy, label=label, rng=self._rng, hook=self._emit,
+            attempt, kind=kind, policy=policy, label=call.label, rng=self._rng, hook=self._emit,
             timeout=timeout if timeout is not None else self.timeout, how_to_check=how_to_check,
         )
 
-    async def _attempt(
-        self, label: str, attempt_no: int, method: str, path: str, json_body: Any,
-        params: Mapping[str, str] | None, time_left: float | None, read_timeout: float | None,
-        submit: bool,
-    ) -> Response:
+    async def _attempt(self, call: _Call, attempt_no: int, time_left: float | None) -> Response:
+        """One attempt: wait for a slot (within the deadline), then send."""
+        end = None if time_left is None else time.monotonic() + time_left
+        sending = False
+        try:
+            async with self.limiter.slot(time_left):
+                sending = True
+                if call.submit:  # a 402 may have come while this one queued or waited to retry
+                    self.check_credit()
+                left = None if end is None else max(0.0, end - time.monotonic())
+                return await self._send(call, attempt_no, left)
+        except TimeoutError:
+            if sending:
+                raise
+            raise APITimeoutError(
+                f"{call.label}: no free request slot before the deadline", request_sent=False
+            ) from None
+
+    async def _send(self, call: _Call, attempt_no: int, time_left: float | None) -> Response:
+        label = call.label
         started = time.monotonic()
         self._emit(RequestEvent("start", label, attempt_no))
         try:
             response = await self.transport.request(
-                method, path, json_body=json_body, params=params, timeout=time_left,
-                read_timeout=read_timeout,
+                call.method, call.path, json_body=call.json_body, params=call.params,
+                timeout=time_left, read_timeout=call.read_timeout,
             )
         except APIStatusError as exc:
-            self._on_status_error(exc, submit)
+            self._on_status_error(exc, call.submit)
             self._emit(RequestEvent("end", label, attempt_no, status=exc.status, error=exc,
                                     elapsed=time.monotonic() - started, request_id=exc.request_id))
             raise
