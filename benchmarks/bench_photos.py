@@ -32,8 +32,11 @@ import aiohttp
 import anyio
 from PIL import Image
 
-from phota_async._photos import PreparedPhoto, default_photo_workers, prepare_photos
-from phota_async._uploaders import EmulatorBucketUploader, S3Uploader, upload_photos
+from phota_async._photo_examine import PreparedPhoto
+from phota_async._photos import default_photo_workers, prepare_photos
+from phota_async._s3_uploader import S3Uploader
+from phota_async._uploaders import EmulatorBucketUploader
+from phota_async._uploading import upload_photos
 
 T = TypeVar("T")
 SIZE = (6000, 4000)

@@ -58,17 +58,13 @@ from ._models import (
     Profile,
     ProfileSummary,
 )
-from ._photos import PhotoCheck, PhotoIssue, PhotoReport
+from ._photo_report import PhotoCheck, PhotoIssue, PhotoReport
 from ._polling import PollConfig
 from ._results import ImageResult
 from ._retry import RetryPolicy
-from ._uploaders import (
-    EmulatorBucketUploader,
-    PresignedPutUploader,
-    S3Uploader,
-    Uploader,
-    UploadProgress,
-)
+from ._s3_uploader import S3Uploader
+from ._uploaders import EmulatorBucketUploader, PresignedPutUploader, Uploader
+from ._uploading import UploadProgress
 from ._waiting import as_completed, gather
 from ._webhooks import signature_matches
 

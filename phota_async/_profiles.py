@@ -15,9 +15,11 @@ from ._exceptions import APIError, InvalidInputError, NotFoundError
 from ._images import ImageInput
 from ._jobs import JobContext, TrainingJob
 from ._models import AddProfileRequest, DeletedProfile, Profile, ProfileSummary
-from ._photos import PhotoReport, check_photos, prepare_photos, raise_for_report
+from ._photo_report import PhotoReport, raise_for_report
+from ._photos import check_photos, prepare_photos
 from ._retry import Idempotency
-from ._uploaders import Uploader, UploadProgress, upload_photos
+from ._uploaders import Uploader
+from ._uploading import UploadProgress, upload_photos
 
 __all__ = ["Profiles"]
 

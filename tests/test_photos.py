@@ -17,15 +17,11 @@ import pytest
 from PIL import Image
 
 from phota_async import _constants as C
-from phota_async import _photos
+from phota_async import _photo_examine, _photo_pillow, _photos
 from phota_async._enums import TrainingTier
 from phota_async._exceptions import InvalidInputError
-from phota_async._photos import (
-    PhotoReport,
-    check_photos,
-    prepare_photos,
-    raise_for_report,
-)
+from phota_async._photo_report import PhotoReport, raise_for_report
+from phota_async._photos import check_photos, prepare_photos
 
 ORIENTATION = 0x0112
 RED, BLUE = (230, 20, 20), (20, 20, 230)
@@ -176,7 +172,7 @@ def _heic_bytes() -> bytes:
 async def test_heic_without_the_extra_says_how_to_install_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_photos, "_heif_ready", False)
+    monkeypatch.setattr(_photo_pillow, "_heif_ready", False)
     report = await check_photos([_heic_bytes()], "fast")
     issue = report.photos[0].issues[0]
     assert (report.photos[0].format, issue.code) == ("heic", "heic_unsupported")
@@ -289,9 +285,9 @@ async def test_near_duplicates_are_a_warning(tmp_path: Path) -> None:
 
 async def test_near_duplicate_hashes_are_close_only_for_the_same_picture() -> None:
     original = picture(12)
-    same = _photos._dhash(Image.open(io.BytesIO(encode(original, quality=40))))
-    assert (_photos._dhash(original) ^ same).bit_count() <= 3
-    distances = [(_photos._dhash(picture(12)) ^ _photos._dhash(picture(seed))).bit_count()
+    same = _photo_pillow.dhash(Image.open(io.BytesIO(encode(original, quality=40))))
+    assert (_photo_pillow.dhash(original) ^ same).bit_count() <= 3
+    distances = [(_photo_pillow.dhash(picture(12)) ^ _photo_pillow.dhash(picture(seed))).bit_count()
                  for seed in range(300, 320)]
     assert min(distances) > C.PHOTO_NEAR_DUPLICATE_DISTANCE
 
@@ -364,7 +360,7 @@ async def test_bad_arguments_raise_at_once(tmp_path: Path) -> None:
 
 async def test_workers_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     lock, running, peak = threading.Lock(), [0], [0]
-    examine = _photos._examine
+    examine = _photo_examine.examine
 
     def counting(*args: object) -> object:
         with lock:
@@ -377,7 +373,7 @@ async def test_workers_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPat
             with lock:
                 running[0] -= 1
 
-    monkeypatch.setattr(_photos, "_examine", counting)
+    monkeypatch.setattr(_photos, "examine", counting)
     await prepare_photos(good_set(tmp_path, 8), "fast", max_workers=3)
     assert peak[0] == 3
 

@@ -21,18 +21,13 @@ from aiohttp import web
 from moto.server import ThreadedMotoServer
 from PIL import Image
 
-from phota_async._photos import PreparedPhoto, prepare_photos, raise_for_report
-from phota_async._uploaders import (
-    EmulatorBucketUploader,
-    PresignedPutUploader,
-    S3Uploader,
-    StorageError,
-    Uploader,
-    UploadError,
-    UploadProgress,
-    is_transient,
-    upload_photos,
-)
+from phota_async._exceptions import StorageError, UploadError
+from phota_async._photo_examine import PreparedPhoto
+from phota_async._photo_report import raise_for_report
+from phota_async._photos import prepare_photos
+from phota_async._s3_uploader import S3Uploader
+from phota_async._uploaders import EmulatorBucketUploader, PresignedPutUploader, Uploader
+from phota_async._uploading import UploadProgress, is_transient, upload_photos
 from phota_async.emulator import PhotaEmulator
 
 
