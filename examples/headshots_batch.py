@@ -12,34 +12,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-from phota_async import AsyncPhota, Job, JobFailedError, PollConfig, as_completed
-from phota_async._demo import demo_photos
+from phota_async import AsyncPhota, Job, JobFailedError, as_completed
+from phota_async._demo import demo_client, demo_photos
 
 STYLES = {
     "studio": "Studio headshot of [[{pid}]], grey backdrop, soft key light",
     "outdoor": "Outdoor portrait of [[{pid}]], golden hour, shallow depth of field",
     "office": "Corporate headshot of [[{pid}]] in a bright modern office",
 }
-
-
-@contextlib.asynccontextmanager
-async def client() -> AsyncIterator[AsyncPhota]:
-    if os.environ.get("PHOTA_API_KEY"):
-        async with AsyncPhota() as phota:
-            yield phota
-        return
-    from phota_async.emulator import PhotaEmulator
-
-    async with PhotaEmulator(time_scale=600) as emu, AsyncPhota(
-        api_key=emu.api_key, base_url=emu.url, poll=PollConfig(time_scale=600)
-    ) as phota:
-        yield phota
 
 
 async def train(phota: AsyncPhota, people: int) -> list[str]:
@@ -87,7 +71,7 @@ async def main() -> None:
     args = parser.parse_args()
     if not os.environ.get("PHOTA_API_KEY"):
         args.journal.unlink(missing_ok=True)  # a new emulator knows none of the old jobs
-    async with client() as phota:
+    async with demo_client() as phota:
         profile_ids = await train(phota, args.people)
         jobs = await submit_all(phota, profile_ids, args.journal)
         print(f"{len(jobs)} jobs pending")

@@ -9,30 +9,12 @@ uploader); without it, it starts the embedded emulator in scaled time.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-from collections.abc import AsyncIterator
 
-from phota_async import AsyncPhota, PollConfig
-from phota_async._demo import demo_photos
-
-
-@contextlib.asynccontextmanager
-async def client() -> AsyncIterator[AsyncPhota]:
-    if os.environ.get("PHOTA_API_KEY"):
-        async with AsyncPhota() as phota:
-            yield phota
-        return
-    from phota_async.emulator import PhotaEmulator
-
-    async with PhotaEmulator(time_scale=600) as emu, AsyncPhota(
-        api_key=emu.api_key, base_url=emu.url, poll=PollConfig(time_scale=600)
-    ) as phota:
-        yield phota
+from phota_async._demo import demo_client, demo_photos
 
 
 async def main() -> None:
-    async with client() as phota:
+    async with demo_client() as phota:
         training = await phota.profiles.create(demo_photos(10), tag="user-42")
         profile = await training  # waits until READY
         job = await phota.generate(f"Studio headshot of [[{profile.profile_id}]]")

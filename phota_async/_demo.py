@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import os
 import random
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from ._client import AsyncPhota
@@ -37,11 +39,13 @@ def demo_photos(count: int, *, seed: int = 7, size: tuple[int, int] = (1024, 128
     return photos
 
 
-async def run(out_dir: Path, *, time_scale: float) -> None:
-    """Train, generate, save; against the emulator unless ``PHOTA_API_KEY`` is set."""
+@contextlib.asynccontextmanager
+async def demo_client(time_scale: float = 600.0) -> AsyncIterator[AsyncPhota]:
+    """A client of the real API when ``PHOTA_API_KEY`` is set, else of a fresh embedded
+    emulator in scaled time (for the demo and the examples)."""
     if os.environ.get("PHOTA_API_KEY"):
         async with AsyncPhota() as phota:
-            await _flow(phota, out_dir)
+            yield phota
         return
     from .emulator import PhotaEmulator
 
@@ -49,8 +53,14 @@ async def run(out_dir: Path, *, time_scale: float) -> None:
         print(f"emulator running at {emu.url} (time x{time_scale:g})")
         poll = PollConfig(time_scale=time_scale)
         async with AsyncPhota(api_key=emu.api_key, base_url=emu.url, poll=poll) as phota:
-            await _flow(phota, out_dir)
+            yield phota
         print(f"billed by the emulator: ${emu.total_billed:.2f} in {len(emu.ledger)} charges")
+
+
+async def run(out_dir: Path, *, time_scale: float) -> None:
+    """Train, generate, save; against the emulator unless ``PHOTA_API_KEY`` is set."""
+    async with demo_client(time_scale) as phota:
+        await _flow(phota, out_dir)
 
 
 async def _flow(phota: AsyncPhota, out_dir: Path) -> None:
