@@ -111,6 +111,7 @@ class Transport:
         self._session = session
         self._owns_session = session is None
         self._shut = False
+        self._deprecations_seen: set[tuple[str, str]] = set()
         self.opened_session = False
 
     def __repr__(self) -> str:
@@ -221,9 +222,18 @@ class Transport:
         body = await resp.read()
         request_id = resp.headers.get(C.REQUEST_ID_HEADER)
         log.debug("%s %s -> %s (request id %s)", method, path, resp.status, request_id)
+        self._note_deprecation(method, path, resp.headers.get(C.DEPRECATION_HEADER))
         if resp.status >= 400:
             raise _status_error(method, path, resp, body, request_id, self._key)
         return Response(resp.status, resp.headers, body, request_id)
+
+    def _note_deprecation(self, method: str, path: str, date: str | None) -> None:
+        """Warn once per endpoint that a server default this call relies on will change."""
+        endpoint = f"{method} /{path.split('/')[0]}"
+        if date and (endpoint, date) not in self._deprecations_seen:
+            self._deprecations_seen.add((endpoint, date))
+            log.warning("%s relies on a server default that changes after %s (%s header)",
+                        endpoint, date, C.DEPRECATION_HEADER)
 
     @asynccontextmanager
     async def download(

@@ -85,3 +85,16 @@ def test_every_public_name_is_exported() -> None:
     for name in ("AsyncPhota", "Job", "TrainingJob", "ImageResult", "as_completed",
                  "InvalidInputError", "ContentModerationError", "WebhookVerificationError"):
         assert name in phota_async.__all__
+
+
+async def test_a_deprecation_header_is_logged_once_per_endpoint(
+    phota: AsyncPhota, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The SDK always sends output_format, so only a raw body without it draws the header.
+    caplog.set_level(logging.WARNING, logger="phota_async")
+    for _ in range(2):
+        await phota._transport.request(
+            "POST", "generate", json_body={"prompt": "x", "async": True, "response_mode": "urls"}
+        )
+    warnings = [r.getMessage() for r in caplog.records if "changes after" in r.getMessage()]
+    assert len(warnings) == 1 and "POST /generate" in warnings[0]
