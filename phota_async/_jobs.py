@@ -14,7 +14,7 @@ import logging
 import random
 import time
 import weakref
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Callable, Generator
 from typing import Any, ClassVar, Generic, TypeVar
 
 import anyio
@@ -45,6 +45,7 @@ __all__ = ["Job", "JobContext", "TrainingJob", "decode_token"]
 log = logging.getLogger("phota_async")
 R = TypeVar("R")
 S = TypeVar("S")
+J = TypeVar("J", bound="_RemoteJob[Any, Any]")
 
 _TOKEN_PREFIX = "phj1."
 _RETRYABLE_POLL_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -64,10 +65,15 @@ class JobContext:
         factory=weakref.WeakValueDictionary
     )
 
-    def track(self, job: _RemoteJob[Any, Any]) -> None:
-        """Remember a handle, so that a webhook or a second attach finds the same one."""
-        if job.id is not None:
-            self.registry[(job.kind, job.id)] = job
+    def handle(self, cls: type[J], job_id: str, make: Callable[[], J]) -> J:
+        """The handle this client already holds for ``job_id``, else ``make()``'s, remembered
+        so that a webhook, a second attach or a resent submit finds the same one."""
+        existing = self.registry.get((cls.kind, job_id))
+        if isinstance(existing, cls):
+            return existing
+        job = make()
+        self.registry[(cls.kind, job_id)] = job
+        return job
 
 
 class _RemoteJob(Generic[R, S]):

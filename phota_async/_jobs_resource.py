@@ -26,27 +26,21 @@ class Jobs:
     def attach(self, job_id: str, *, endpoint: str = "job") -> Job:
         """A :class:`Job` for an image job submitted earlier (no request is sent)."""
         jid = check.resource_id(job_id, "job_id")
-        existing = self._ctx.registry.get(("image", jid))
-        if isinstance(existing, Job):
-            return existing
-        job = Job(self._ctx, jid, endpoint=endpoint, submitted_at=None)
-        self._ctx.track(job)
-        return job
+        return self._ctx.handle(
+            Job, jid, lambda: Job(self._ctx, jid, endpoint=endpoint, submitted_at=None)
+        )
 
     def from_token(self, token: str) -> Job | TrainingJob:
         """Re-attach the handle that :meth:`Job.to_token` described, e.g. after a restart."""
         fields = decode_token(token, base_url=self._ctx.requester.transport.base_url)
-        kind, job_id = fields["k"], fields["id"]
-        existing = self._ctx.registry.get((kind, job_id))
-        if isinstance(existing, Job | TrainingJob):
-            return existing
+        job_id: str = fields["id"]
         submitted = float(fields.get("t") or 0) or None
-        job: Job | TrainingJob
-        if kind == "training":
-            job = TrainingJob(self._ctx, job_id, submitted_at=submitted)
-        else:
-            job = Job(self._ctx, job_id, endpoint=str(fields.get("e") or "job"),
-                      client_request_id=fields.get("c"), submitted_at=submitted,
-                      callback=bool(fields.get("cb")))
-        self._ctx.track(job)
-        return job
+        if fields["k"] == "training":
+            return self._ctx.handle(TrainingJob, job_id, lambda: TrainingJob(
+                self._ctx, job_id, submitted_at=submitted
+            ))
+        return self._ctx.handle(Job, job_id, lambda: Job(
+            self._ctx, job_id, endpoint=str(fields.get("e") or "job"),
+            client_request_id=fields.get("c"), submitted_at=submitted,
+            callback=bool(fields.get("cb")),
+        ))

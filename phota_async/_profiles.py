@@ -82,9 +82,7 @@ class Profiles:
         urls = await upload_photos(prepared, store, on_progress=on_progress)  # type: ignore[arg-type]
         request = AddProfileRequest(image_urls=urls, training_tier=tier_value, tag=tag_value)
         profile_id = await self._add(request, timeout)
-        job = TrainingJob(self._ctx, profile_id, submitted_at=None)
-        self._ctx.track(job)
-        return job
+        return self.training(profile_id)
 
     async def _add(self, request: AddProfileRequest, timeout: float | None) -> str:
         """POST profiles/add once; after an ambiguous failure, reconcile through the tag.
@@ -164,12 +162,9 @@ class Profiles:
     def training(self, profile_id: str) -> TrainingJob:
         """Re-attach a :class:`TrainingJob` to an existing profile (no request is sent)."""
         pid = check.resource_id(profile_id, "profile_id")
-        existing = self._ctx.registry.get(("training", pid))
-        if isinstance(existing, TrainingJob):
-            return existing
-        job = TrainingJob(self._ctx, pid, submitted_at=None)
-        self._ctx.track(job)
-        return job
+        return self._ctx.handle(
+            TrainingJob, pid, lambda: TrainingJob(self._ctx, pid, submitted_at=None)
+        )
 
 
 def _photo_list(photos: Sequence[ImageInput]) -> list[ImageInput]:

@@ -220,11 +220,11 @@ class Studio:
             raise
         if response.status == 200:  # a server that ignored ``async`` and answered at once
             return await self._finished(endpoint, response, crid)
-        handle = structure(response.json(), JobHandle)
-        job = Job(self._ctx, handle.job_id, endpoint=endpoint, client_request_id=crid,
-                  callback=request.callback_url is not None)
-        self._ctx.track(job)
-        return job
+        job_id = structure(response.json(), JobHandle).job_id
+        return self._ctx.handle(Job, job_id, lambda: Job(
+            self._ctx, job_id, endpoint=endpoint, client_request_id=crid,
+            callback=request.callback_url is not None,
+        ))
 
     async def _finished(self, endpoint: str, response: Response, crid: str | None) -> Job:
         wire = structure(await response.json_off_loop(), ImageResponse)

@@ -17,7 +17,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import PurePosixPath
-from typing import Protocol, runtime_checkable
+from typing import Protocol, Self, runtime_checkable
 from urllib.parse import quote
 
 import aiohttp
@@ -92,13 +92,30 @@ class _HTTPPutter:
             await self._session.close()
 
 
-class EmulatorBucketUploader:
+class _PutUploader:
+    """What the plain-PUT uploaders share: an HTTP session they may own, closed with them."""
+
+    def __init__(self, session: aiohttp.ClientSession | None) -> None:
+        self._http = _HTTPPutter(session)
+
+    async def aclose(self) -> None:
+        """Close the HTTP session this uploader created."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+class EmulatorBucketUploader(_PutUploader):
     """The emulator's bucket: ``PUT {bucket_url}/{name}`` answers ``{"url": ...}``. Used by
     default against the emulator; needs no key. Close with :meth:`aclose` (or ``async with``)."""
 
     def __init__(self, bucket_url: str, *, session: aiohttp.ClientSession | None = None) -> None:
+        super().__init__(session)
         self.bucket_url = bucket_url.rstrip("/")
-        self._http = _HTTPPutter(session)
 
     def __repr__(self) -> str:
         return f"EmulatorBucketUploader({self.bucket_url!r})"
@@ -114,18 +131,8 @@ class EmulatorBucketUploader:
                                transient=False) from None
         return str(url)
 
-    async def aclose(self) -> None:
-        """Close the HTTP session this uploader created."""
-        await self._http.aclose()
 
-    async def __aenter__(self) -> EmulatorBucketUploader:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-
-class PresignedPutUploader:
+class PresignedPutUploader(_PutUploader):
     """Storage that hands out URL pairs: ``presign(filename, content_type)`` returns
     ``(put_url, get_url)``; the photo is PUT with its ``Content-Type`` and ``get_url`` returned.
     ``presign`` is called again for every retry, so an expired URL is never reused."""
@@ -136,21 +143,11 @@ class PresignedPutUploader:
         *,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
+        super().__init__(session)
         self._presign = presign
-        self._http = _HTTPPutter(session)
 
     async def upload(self, data: bytes, *, filename: str, content_type: str) -> str:
         """PUT ``data`` to a fresh presigned URL and return its GET twin."""
         put_url, get_url = await self._presign(filename, content_type)
         await self._http.put(put_url, data, content_type)
         return get_url
-
-    async def aclose(self) -> None:
-        """Close the HTTP session this uploader created."""
-        await self._http.aclose()
-
-    async def __aenter__(self) -> PresignedPutUploader:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -47,3 +49,17 @@ def photo(index: int = 0, *, fmt: str = "jpeg", size: int = 64) -> bytes:
 def training_photos(count: int = 10, *, size: int = 1024) -> list[bytes]:
     """Distinct photos large enough to pass the pre-flight checks without warnings."""
     return [sample_photo(i, size=size) for i in range(count)]
+
+
+def job_gets(emu: PhotaEmulator, job_id: object) -> int:
+    """How many status requests the emulator received for one job."""
+    return len(emu.api_requests(f"/jobs/{job_id}", "GET"))
+
+
+async def wait_until(condition: Callable[[], object], *, timeout: float = 2.0) -> None:
+    """Poll ``condition`` every 2 ms until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.002)

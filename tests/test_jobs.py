@@ -30,23 +30,10 @@ from phota_async import (
 )
 from phota_async.emulator import Dialect, PhotaEmulator, sample_photo
 
-from .conftest import TIME_SCALE, make_client, photo, training_photos
+from .conftest import TIME_SCALE, job_gets, make_client, photo, training_photos, wait_until
 
 # A training of 2 emulated minutes: 0.2 s of real time at TIME_SCALE.
 TRAINING_SECONDS = 120.0
-
-
-def job_gets(emu: PhotaEmulator, job_id: str) -> int:
-    """How many status requests the emulator received for one job."""
-    return len(emu.api_requests(f"/jobs/{job_id}", "GET"))
-
-
-async def wait_until(condition: Any, *, timeout: float = 2.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.002)
 
 
 @pytest.fixture
@@ -54,6 +41,12 @@ async def trainer() -> AsyncIterator[PhotaEmulator]:
     """An emulator whose trainings are short (0.2 s real)."""
     async with PhotaEmulator(time_scale=TIME_SCALE, training_seconds=TRAINING_SECONDS) as emu:
         yield emu
+
+
+async def collect_statuses(job: Job, seen: list[str]) -> None:
+    """Append each status ``job.updates()`` yields to ``seen``."""
+    async for snapshot in job.updates():
+        seen.append(snapshot.status)
 
 
 # --- Submitting and resolving -------------------------------------------------------------
@@ -178,12 +171,7 @@ async def test_unknown_statuses_keep_the_job_pending(
     await wait_until(lambda: emulator.jobs[job.id].status == "running")
     emulator.set_job_status(job.id, "mystery")  # until the job's own next transition
     seen: list[str] = []
-
-    async def watch() -> None:
-        async for snapshot in job.updates():
-            seen.append(snapshot.status)
-
-    watcher = asyncio.create_task(watch())
+    watcher = asyncio.create_task(collect_statuses(job, seen))
     snapshot = await job.refresh()
     assert snapshot.status == "mystery" and snapshot.state is JobState.PENDING
     assert job.state is JobState.PENDING and not job.done()
@@ -329,12 +317,7 @@ async def test_cancel_reaches_an_updates_consumer(
 ) -> None:
     job = await phota.generate("watched, then abandoned")
     seen: list[str] = []
-
-    async def watch() -> None:
-        async for snapshot in job.updates():
-            seen.append(snapshot.status)
-
-    watcher = asyncio.create_task(watch())
+    watcher = asyncio.create_task(collect_statuses(job, seen))
     await asyncio.sleep(0)
     await job.refresh()
     job.cancel()
@@ -349,12 +332,7 @@ async def test_updates_yield_each_status_once_ending_with_the_final_one(
 ) -> None:
     job = await phota.generate("watch me")
     seen: list[str] = []
-
-    async def watch() -> None:
-        async for snapshot in job.updates():
-            seen.append(snapshot.status)
-
-    watcher = asyncio.create_task(watch())
+    watcher = asyncio.create_task(collect_statuses(job, seen))
     await asyncio.sleep(0)
     await job.refresh()  # while queued: that status is seen too
     await asyncio.wait_for(watcher, 2.0)

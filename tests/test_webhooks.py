@@ -8,7 +8,6 @@ import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import aiohttp
 import pytest
@@ -25,7 +24,7 @@ from phota_async import (
 )
 from phota_async.emulator import CallbackPolicy, Dialect, PhotaEmulator, sign
 
-from .conftest import TIME_SCALE, make_client
+from .conftest import TIME_SCALE, job_gets, make_client, wait_until
 
 SIGNATURE = "X-Phota-Signature"
 # Jobs of 10 emulated seconds (17 ms real): the callback comes long before the first poll.
@@ -78,18 +77,6 @@ async def setup(
         time_scale=TIME_SCALE, job_seconds=FAST_JOBS, dialect=dialect, callbacks=policy
     ) as emu, callback_client(emu) as phota, receiver(phota) as rec:
         yield emu, phota, rec
-
-
-def job_gets(emu: PhotaEmulator, job_id: object) -> int:
-    return len(emu.api_requests(f"/jobs/{job_id}", "GET"))
-
-
-async def wait_until(condition: Any, *, timeout: float = 2.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.002)
 
 
 async def post(url: str, body: bytes, signature: str | None) -> int:
