@@ -32,11 +32,11 @@ import aiohttp
 import anyio
 from PIL import Image
 
-from phota_async._photo_examine import PreparedPhoto
-from phota_async._photos import default_photo_workers, prepare_photos
-from phota_async._s3_uploader import S3Uploader
-from phota_async._uploaders import EmulatorBucketUploader
-from phota_async._uploading import upload_photos
+from phota_async._photos.checks import default_photo_workers, prepare_photos
+from phota_async._photos.examine import PreparedPhoto
+from phota_async._photos.s3 import S3Uploader
+from phota_async._photos.upload import upload_photos
+from phota_async._photos.uploaders import EmulatorBucketUploader
 
 T = TypeVar("T")
 SIZE = (6000, 4000)

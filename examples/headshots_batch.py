@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 from phota_async import AsyncPhota, Job, JobFailedError, as_completed
-from phota_async._demo import demo_client, demo_photos
+from phota_async.demo import demo_client, demo_photos
 
 STYLES = {
     "studio": "Studio headshot of [[{pid}]], grey backdrop, soft key light",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from phota_async._demo import demo_client, demo_photos
+from phota_async.demo import demo_client, demo_photos
 
 
 async def main() -> None:

@@ -5,24 +5,29 @@
         result = await job
         await result.save("out/")
 
-Everything public is importable from here; modules with a leading underscore are private.
+Everything public is importable from here (and ``phota_async.demo``, ``phota_async.emulator``);
+names with a leading underscore are private.
+
+The package is grouped by layer. Each layer imports only the layers below it (checked by
+``tests/test_architecture.py``), and the emulator shares no code with the SDK:
+
+    _cli, demo          the ``phota`` command and the demo helpers
+    _client             AsyncPhota: builds the layers below and owns their lifetime
+    resources/          one module per endpoint family (images, profiles, jobs, webhooks)
+    _jobs/              job handles, the poll scheduler and cadence, waiting, results
+    _photos/            ImageInput reading, profile photo checks, preparation, uploaders
+    _http/              transport (the one place HTTP to the API happens), retry, limiter
+    _wire/              models, enums, the cattrs converter, local validation
+    _exceptions         the exception tree
+    _constants, _redaction, _concurrency    defaults and small helpers
+
+Concurrency: the SDK is asyncio-native (tasks, futures, ``asyncio.timeout``); anyio is used
+for worker threads (``anyio.to_thread``), capacity limiters and task groups.
 """
 
 from __future__ import annotations
 
 from ._client import AsyncPhota
-from ._enums import (
-    AspectRatio,
-    BaseModel,
-    JobState,
-    OutputFormat,
-    ProfileStatus,
-    Quality,
-    Resolution,
-    ResponseMode,
-    TrainingTier,
-)
-from ._events import EventHook, RequestEvent
 from ._exceptions import (
     APIConnectionError,
     APIError,
@@ -47,10 +52,30 @@ from ._exceptions import (
     UploadError,
     WebhookVerificationError,
 )
-from ._images import ImageInput
-from ._jobs import Job, TrainingJob
-from ._limiter import AdaptiveLimiter
-from ._models import (
+from ._http.events import EventHook, RequestEvent
+from ._http.limiter import AdaptiveLimiter
+from ._http.retry import RetryPolicy
+from ._jobs.cadence import PollConfig
+from ._jobs.handles import Job, TrainingJob
+from ._jobs.results import ImageResult
+from ._jobs.waiting import as_completed, gather
+from ._photos.inputs import ImageInput
+from ._photos.report import PhotoCheck, PhotoIssue, PhotoReport
+from ._photos.s3 import S3Uploader
+from ._photos.upload import UploadProgress
+from ._photos.uploaders import EmulatorBucketUploader, PresignedPutUploader, Uploader
+from ._wire.enums import (
+    AspectRatio,
+    BaseModel,
+    JobState,
+    OutputFormat,
+    ProfileStatus,
+    Quality,
+    Resolution,
+    ResponseMode,
+    TrainingTier,
+)
+from ._wire.models import (
     DeletedProfile,
     ErrorInfo,
     JobSnapshot,
@@ -58,15 +83,7 @@ from ._models import (
     Profile,
     ProfileSummary,
 )
-from ._photo_report import PhotoCheck, PhotoIssue, PhotoReport
-from ._polling import PollConfig
-from ._results import ImageResult
-from ._retry import RetryPolicy
-from ._s3_uploader import S3Uploader
-from ._uploaders import EmulatorBucketUploader, PresignedPutUploader, Uploader
-from ._uploading import UploadProgress
-from ._waiting import as_completed, gather
-from ._webhooks import signature_matches
+from .resources.webhooks import signature_matches
 
 __version__ = "0.1.0"
 

@@ -17,11 +17,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     command, rest = args[0], args[1:]
     if command == "emulator":
-        from .emulator._cli import main as emulator_main
+        from .emulator._command import main as emulator_main
 
         return emulator_main(rest)
     if command == "demo":
-        from ._demo import main as demo_main
+        from .demo import main as demo_main
 
         return demo_main(rest)
     parser.error(f"unknown command {command!r}")

@@ -12,21 +12,21 @@ from urllib.parse import urlsplit
 import anyio
 
 from . import _constants as C
-from ._events import EventHook
 from ._exceptions import MissingAPIKeyError
-from ._jobs import JobContext
-from ._jobs_resource import Jobs
-from ._limiter import AdaptiveLimiter
-from ._polling import PollConfig
-from ._profiles import Profiles
-from ._requester import Requester
-from ._retry import RetryPolicy
-from ._scheduler import PollScheduler
-from ._studio import Studio
-from ._transport import Transport
-from ._uploaders import EmulatorBucketUploader, Uploader
-from ._validation import is_loopback
-from ._webhooks import Webhooks
+from ._http.events import EventHook
+from ._http.limiter import AdaptiveLimiter
+from ._http.requester import Requester
+from ._http.retry import RetryPolicy
+from ._http.transport import Transport
+from ._jobs.cadence import PollConfig
+from ._jobs.handles import JobContext
+from ._jobs.scheduler import PollScheduler
+from ._photos.uploaders import EmulatorBucketUploader, Uploader
+from ._wire.validation import is_loopback
+from .resources.images import Studio
+from .resources.jobs import Jobs
+from .resources.profiles import Profiles
+from .resources.webhooks import Webhooks
 
 __all__ = ["AsyncPhota"]
 

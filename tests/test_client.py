@@ -10,8 +10,7 @@ import pytest
 import phota_async
 from phota_async import AsyncPhota, MissingAPIKeyError
 from phota_async.emulator import PhotaEmulator
-
-from .conftest import make_client
+from tests.conftest import make_client
 
 
 def test_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,8 +11,8 @@ from ._callbacks import CallbackDelivery, CallbackPolicy, sign
 from ._dialect import Dialect
 from ._emulator import DEFAULT_JOB_SECONDS, PhotaEmulator
 from ._faults import FaultHandle
-from ._images import sample_photo
 from ._ledger import Charge
+from ._pictures import sample_photo
 from ._recording import RecordedRequest
 from ._state import JobRecord, ProfileRecord
 

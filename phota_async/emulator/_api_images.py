@@ -11,9 +11,9 @@ from aiohttp.typedefs import Handler
 from ._context import Context, context
 from ._fields import IMAGE_FIELDS
 from ._recording import API_PREFIX
+from ._rules import image_request
 from ._schema import json_body, validate
 from ._state import JobRecord
-from ._validation import image_request
 
 # Sent when a request relied on the default output_format, which moves from png to jpg.
 DEPRECATION_HEADER = "X-Phota-Deprecation-Date"

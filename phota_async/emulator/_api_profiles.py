@@ -7,9 +7,9 @@ from aiohttp import web
 from ._context import context
 from ._errors import not_found
 from ._fields import PROFILE_FIELDS
+from ._rules import check_photo_count, check_photo_urls, load_images
 from ._schema import json_body, validate
 from ._state import ProfileRecord
-from ._validation import check_photo_count, check_photo_urls, load_images
 
 
 async def add_profile(request: web.Request) -> web.Response:

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from ._context import Context, context
 from ._errors import ApiError, not_found
-from ._images import CONTENT_TYPES
+from ._pictures import CONTENT_TYPES
 from ._storage import Blob
 
 BUCKET_PREFIX = "/bucket"

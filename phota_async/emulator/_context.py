@@ -12,7 +12,6 @@ from ._callbacks import CallbackPolicy, CallbackSender
 from ._clock import ScaledClock
 from ._dialect import Dialect
 from ._faults import FaultSet
-from ._jobs import JobRunner
 from ._ledger import Ledger
 from ._outbound import Outbound
 from ._recording import RecordedRequest
@@ -20,6 +19,7 @@ from ._state import Store
 from ._storage import BlobStore
 from ._tasks import BackgroundTasks
 from ._training import TrainingRunner
+from ._work import JobRunner
 
 
 @attrs.frozen

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from . import _images, _pricing
+from . import _pictures as _images
+from . import _pricing
 from ._clock import ScaledClock
 from ._ledger import Charge, Ledger
 from ._state import ProfileRecord, Store, new_id

@@ -8,7 +8,8 @@ import aiohttp
 import pytest
 from emu_http import Api
 
-from phota_async.emulator import PhotaEmulator, _cli, sample_photo
+from phota_async.emulator import PhotaEmulator, sample_photo
+from phota_async.emulator import _command as _cli
 
 
 async def test_prices_per_model_and_endpoint(api: Api) -> None:

@@ -1,0 +1,1 @@
+"""_http: see phota_async/__init__.py for the layers."""

@@ -1,0 +1,175 @@
+"""Every API call goes through here: limiter, retries with one deadline, the credit breaker.
+
+Resources build a call (method, path, body, how safe it is to resend) and hand it to
+:meth:`Requester.call`; the transport below makes one attempt at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+from attrs import frozen
+
+from .._exceptions import APIStatusError, APITimeoutError, InsufficientCreditError
+from .events import EventHook, RequestEvent
+from .limiter import AdaptiveLimiter
+from .retry import Idempotency, RetryPolicy, run_with_retries
+from .transport import Response, Transport
+
+log = logging.getLogger("phota_async")
+
+_PUSHBACK_STATUSES = frozenset({429, 503})
+
+
+@frozen
+class _Call:
+    """What one logical call sends, the same on every attempt."""
+
+    method: str
+    path: str
+    json_body: Any
+    params: Mapping[str, str] | None
+    read_timeout: float | None
+    submit: bool
+
+    @property
+    def label(self) -> str:
+        """``METHOD /path``, for logs and events."""
+        return f"{self.method} /{self.path.lstrip('/')}"
+
+
+class Requester:
+    """Sends API calls with the client's limiter, retry policy, deadline and breaker."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        limiter: AdaptiveLimiter,
+        policy: RetryPolicy,
+        timeout: float | None,
+        hook: EventHook | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.transport = transport
+        self.limiter = limiter
+        self.policy = policy
+        self.timeout = timeout
+        self.hook = hook
+        self._rng = rng or random.Random()
+        self._credit_error: InsufficientCreditError | None = None
+
+    @property
+    def credit_breaker_open(self) -> bool:
+        """True after a 402: submits fail at once until :meth:`reset_credit_breaker`."""
+        return self._credit_error is not None
+
+    def reset_credit_breaker(self) -> None:
+        """Allow submits again (after topping up the account's credit)."""
+        self._credit_error = None
+
+    def check_credit(self) -> None:
+        """Raise at once if a 402 was seen: sending more would only fail (or bill) again."""
+        if self._credit_error is not None:
+            raise InsufficientCreditError(
+                "submits are stopped on this client after a 402 (insufficient credit); "
+                "top up, then call reset_credit_breaker()",
+                status=402,
+                request_id=self._credit_error.request_id,
+                error_type=self._credit_error.error_type,
+            )
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        kind: Idempotency,
+        json_body: Any = None,
+        params: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        read_timeout: float | None = None,
+        submit: bool = False,
+        retry: bool = True,
+        how_to_check: str = "",
+    ) -> Response:
+        """Send one logical call; see ``_retry`` for what is resent and when."""
+        if submit:
+            self.check_credit()
+        call = _Call(method, path, json_body, params, read_timeout, submit)
+        attempt_no = 0
+
+        async def attempt(time_left: float | None) -> Response:
+            nonlocal attempt_no
+            attempt_no += 1
+            return await self._attempt(call, attempt_no, time_left)
+
+        policy = self.policy if retry else attrs.evolve(self.policy, max_attempts=1)
+        return await run_with_retries(
+            attempt, kind=kind, policy=policy, label=call.label, rng=self._rng, hook=self._emit,
+            timeout=timeout if timeout is not None else self.timeout, how_to_check=how_to_check,
+        )
+
+    async def _attempt(self, call: _Call, attempt_no: int, time_left: float | None) -> Response:
+        """One attempt: wait for a slot (within the deadline), then send."""
+        end = None if time_left is None else time.monotonic() + time_left
+        sending = False
+        try:
+            async with self.limiter.slot(time_left):
+                sending = True
+                if call.submit:  # a 402 may have come while this one queued or waited to retry
+                    self.check_credit()
+                left = None if end is None else max(0.0, end - time.monotonic())
+                return await self._send(call, attempt_no, left)
+        except TimeoutError:
+            if sending:
+                raise
+            raise APITimeoutError(
+                f"{call.label}: no free request slot before the deadline", request_sent=False
+            ) from None
+
+    async def _send(self, call: _Call, attempt_no: int, time_left: float | None) -> Response:
+        label = call.label
+        started = time.monotonic()
+        self._emit(RequestEvent("start", label, attempt_no))
+        try:
+            response = await self.transport.request(
+                call.method, call.path, json_body=call.json_body, params=call.params,
+                timeout=time_left, read_timeout=call.read_timeout,
+            )
+        except APIStatusError as exc:
+            self._on_status_error(exc, call.submit)
+            self._emit(RequestEvent("end", label, attempt_no, status=exc.status, error=exc,
+                                    elapsed=time.monotonic() - started, request_id=exc.request_id))
+            raise
+        except Exception as exc:
+            self._emit(RequestEvent("end", label, attempt_no, error=exc,
+                                    elapsed=time.monotonic() - started))
+            raise
+        self.limiter.on_success()
+        self._emit(RequestEvent("end", label, attempt_no, status=response.status,
+                                elapsed=time.monotonic() - started,
+                                request_id=response.request_id))
+        return response
+
+    def _on_status_error(self, exc: APIStatusError, submit: bool) -> None:
+        if exc.status in _PUSHBACK_STATUSES:
+            wait = exc.retry_after
+            cap = self.policy.retry_after_cap
+            self.limiter.on_pushback(None if wait is None else min(wait, cap))
+        if submit and isinstance(exc, InsufficientCreditError):
+            self._credit_error = exc
+            log.warning("402 insufficient credit: further submits on this client are stopped")
+
+    def _emit(self, event: RequestEvent) -> None:
+        if self.hook is not None:
+            try:
+                self.hook(event)
+            except Exception:  # a metrics hook must never break a request
+                log.exception("the event hook raised")
+

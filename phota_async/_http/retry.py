@@ -1,0 +1,178 @@
+"""The retry policy: a pure decision "may this attempt be retried, and after how long".
+
+tenacity executes it (``run_with_retries``). The rules (design section 1):
+
+============================  ==========================================  ======================
+kind of request               retried on                                  never retried on
+============================  ==========================================  ======================
+``SAFE`` (GET, DELETE)        connection errors, timeouts, 429, 500,      400, 401, 402, 403,
+                              502, 503, 504                               404, 422
+``KEYED`` (submit carrying    the same list: the key makes a resend       the same
+a ``client_request_id``)      return the original job, not a second one
+``UNSAFE`` (POST with no      only a request known not to have reached    timeouts, dropped
+key: sync image calls,        the server (connection refused), and 429    connections, 500,
+``profiles/add``)             and 503                                     502, 504: ambiguous
+============================  ==========================================  ======================
+
+One deadline bounds a call: every attempt gets only the time that is left, and no wait is started
+that would end past it.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import tenacity
+from attrs import frozen
+
+from .. import _constants as C
+from .._exceptions import APIConnectionError, APIError, APIStatusError, APITimeoutError
+from .events import EventHook, RequestEvent
+
+log = logging.getLogger("phota_async")
+T = TypeVar("T")
+
+_RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+_NOT_PROCESSED_STATUSES = frozenset({429, 503})  # the server says it did not take the work
+
+
+class Idempotency(enum.Enum):
+    """How safe it is to send a request again."""
+
+    SAFE = "safe"
+    KEYED = "keyed"
+    UNSAFE = "unsafe"
+
+
+@frozen
+class RetryPolicy:
+    """How many attempts, and how long to wait between them (full jitter, capped)."""
+
+    max_attempts: int = C.DEFAULT_MAX_ATTEMPTS
+    backoff_initial: float = C.BACKOFF_INITIAL
+    backoff_max: float = C.BACKOFF_MAX
+    retry_after_cap: float = C.RETRY_AFTER_CAP
+
+    def may_retry(self, exc: BaseException, kind: Idempotency) -> bool:
+        """Whether the failed attempt may be sent again, by the rules above."""
+        if isinstance(exc, APIStatusError):
+            if kind is Idempotency.UNSAFE:
+                return exc.status in _NOT_PROCESSED_STATUSES
+            return exc.status in _RETRYABLE_STATUSES
+        if isinstance(exc, APIConnectionError):
+            return kind is not Idempotency.UNSAFE or not exc.request_sent
+        return False
+
+    def is_ambiguous(self, exc: BaseException, kind: Idempotency) -> bool:
+        """True when an unkeyed POST failed in a way that may hide a processed request."""
+        if kind is not Idempotency.UNSAFE or self.may_retry(exc, kind):
+            return False
+        if isinstance(exc, APIStatusError):
+            return exc.status in _RETRYABLE_STATUSES
+        return isinstance(exc, APIConnectionError) and exc.request_sent
+
+    def wait(self, exc: BaseException, attempt: int, rng: random.Random) -> float:
+        """Seconds before the next attempt: the server's ``Retry-After`` if any, else jitter."""
+        hint = exc.retry_after if isinstance(exc, APIStatusError) else None
+        if hint is not None:
+            return min(hint, self.retry_after_cap)
+        ceiling = min(self.backoff_max, self.backoff_initial * 2 ** (attempt - 1))
+        return rng.uniform(0, ceiling)
+
+
+class _Deadline:
+    """The time left of one call's overall budget."""
+
+    def __init__(self, timeout: float | None) -> None:
+        self.end = None if timeout is None else time.monotonic() + timeout
+
+    def remaining(self) -> float | None:
+        return None if self.end is None else max(0.0, self.end - time.monotonic())
+
+    def allows(self, wait: float) -> bool:
+        return self.end is None or time.monotonic() + wait < self.end
+
+
+async def run_with_retries(
+    attempt: Callable[[float | None], Awaitable[T]],
+    *,
+    kind: Idempotency,
+    policy: RetryPolicy,
+    label: str,
+    timeout: float | None = None,
+    rng: random.Random | None = None,
+    hook: EventHook | None = None,
+    how_to_check: str = "",
+) -> T:
+    """Call ``attempt(time_left)`` until it succeeds or the policy says stop.
+
+    The last error is raised as it is; an ambiguous one is marked ``maybe_processed``.
+    """
+    deadline = _Deadline(timeout)
+    attempts = 0
+
+    async def once() -> T:
+        nonlocal attempts
+        attempts += 1
+        left = deadline.remaining()
+        if left is not None and left <= 0:
+            raise APITimeoutError(f"{label}: deadline reached", request_sent=False)
+        return await attempt(left)
+
+    try:
+        if policy.max_attempts <= 1:
+            return await once()  # polls are hot: no retry machinery for a single attempt
+        retrying = _retrying(policy, kind, deadline, rng or random.Random(), label, hook)
+        try:
+            return await retrying(once)
+        finally:
+            # tenacity keeps its last actions (bound methods of itself) in iter_state: clear
+            # them so the executor is freed at once, not by the cyclic GC, whose full passes
+            # over thousands of submits' leftovers would stall the loop for 100+ ms.
+            retrying.iter_state.reset()
+    except APIError as exc:
+        exc.attempts = attempts
+        if policy.is_ambiguous(exc, kind):
+            exc.mark_maybe_processed(how_to_check)
+        raise
+
+
+def _retrying(
+    policy: RetryPolicy,
+    kind: Idempotency,
+    deadline: _Deadline,
+    jitter: random.Random,
+    label: str,
+    hook: EventHook | None,
+) -> tenacity.AsyncRetrying:
+    """A tenacity executor of ``policy`` for one call."""
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        assert exc is not None  # tenacity only waits after a failed attempt
+        return policy.wait(exc, state.attempt_number, jitter)
+
+    def stop(state: tenacity.RetryCallState) -> bool:
+        # No wait may start that would end past the call's deadline.
+        return state.attempt_number >= policy.max_attempts or not deadline.allows(
+            state.upcoming_sleep
+        )
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        request_id = getattr(exc, "request_id", None)
+        log.info("retrying %s in %.2fs after attempt %d: %s (request id %s)", label,
+                 state.upcoming_sleep, state.attempt_number, exc, request_id)
+        if hook is not None:
+            hook(RequestEvent("retry", label, state.attempt_number, error=exc,
+                              wait=state.upcoming_sleep, request_id=request_id))
+
+    return tenacity.AsyncRetrying(
+        retry=tenacity.retry_if_exception(lambda exc: policy.may_retry(exc, kind)),
+        wait=wait, stop=stop, before_sleep=before_sleep, reraise=True,
+    )

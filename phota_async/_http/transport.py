@@ -1,0 +1,289 @@
+"""The one place HTTP happens: an aiohttp session, the API key, timeouts and error mapping.
+
+One call of :meth:`Transport.request` is one attempt; retries, deadlines and the limiter live
+above it (``_retry.py``, ``_limiter.py``). The key is sent to the API's own origin only: never to
+download hosts, never across a redirect, and never into a repr, a log line or an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+import anyio.to_thread
+from attrs import frozen
+from multidict import CIMultiDictProxy
+
+from .. import _constants as C
+from .._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    PhotaError,
+    status_error_class,
+)
+from .._redaction import display_url
+from .._wire.converter import parse_error_body, parse_retry_after
+
+log = logging.getLogger("phota_async")
+
+_MAX_REDIRECTS = 5
+
+
+class Secret:
+    """A string that never shows itself in a repr or a str."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself, for the one header that needs it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+
+@frozen
+class Response:
+    """A successful answer: status, headers and the whole body."""
+
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+    request_id: str | None
+
+    def json(self) -> Any:
+        """The body decoded as JSON."""
+        return json.loads(self.body) if self.body else None
+
+    async def json_off_loop(self) -> Any:
+        """The body decoded as JSON, in a worker thread when it is large (inline images)."""
+        if len(self.body) < C.THREAD_ENCODE_THRESHOLD:
+            return self.json()
+        return await anyio.to_thread.run_sync(self.json)
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+async def encode_json(value: Any, *, large: bool) -> bytes:
+    """``value`` as JSON bytes; a large body (base64 images) is encoded in a worker thread.
+
+    Encoded once, the body is reused as it is by every attempt of the call.
+    """
+    return await anyio.to_thread.run_sync(_dumps, value) if large else _dumps(value)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+
+
+class Transport:
+    """Owns the ``aiohttp.ClientSession`` (created lazily inside the running loop)."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str,
+        connect_timeout: float = C.DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = C.DEFAULT_READ_TIMEOUT,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self._key = Secret(api_key)
+        self.base_url = base_url.rstrip("/") + "/"
+        self._origin = _origin(self.base_url)
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._session = session
+        self._owns_session = session is None
+        self._shut = False
+        self._deprecations_seen: set[tuple[str, str]] = set()
+        self.opened_session = False
+
+    def __repr__(self) -> str:
+        return f"Transport(base_url={self.base_url!r})"
+
+    @property
+    def closed(self) -> bool:
+        """True once the transport closed its session (or never opened one)."""
+        return self._session is None or self._session.closed
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._shut:  # a closed client must not quietly open a session nobody will close
+            raise PhotaError("this client is closed (aclose() was called)")
+        if self._session is None or self._session.closed:
+            # Created here, not in __init__, so it binds to the loop that actually runs it.
+            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(
+                connector=connector, headers={"User-Agent": C.USER_AGENT}
+            )
+            # aiohttp resends a GET or DELETE once, silently, when a kept-alive connection
+            # drops (aio-libs/aiohttp#10790); the retry policy must see and count every attempt.
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
+            self._owns_session = True
+            self.opened_session = True
+        return self._session
+
+    async def aclose(self) -> None:
+        """Close the session if this transport created it; later requests raise PhotaError."""
+        self._shut = True
+        if self._session is not None and self._owns_session and not self._session.closed:
+            await self._session.close()
+
+    def url(self, path: str) -> str:
+        """The absolute URL of an API path."""
+        return urljoin(self.base_url, path.lstrip("/"))
+
+    def is_api_url(self, url: str) -> bool:
+        """True when ``url`` is on the API's own origin (the only place the key may go)."""
+        return _origin(url) == self._origin
+
+    def _timeout(self, total: float | None, read: float | None) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(
+            total=total, connect=self._connect_timeout, sock_read=read or self._read_timeout
+        )
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        read_timeout: float | None = None,
+    ) -> Response:
+        """One attempt of an API call; an error status raises its :class:`APIStatusError`.
+
+        ``json_body`` is a JSON value, or ``bytes`` already encoded by :func:`encode_json`.
+        """
+        url = self.url(path)
+        headers = {C.API_KEY_HEADER: self._key.reveal()}
+        body = json_body if isinstance(json_body, bytes) else (
+            None if json_body is None else _dumps(json_body)
+        )
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        session = self._get_session()
+        try:
+            async with asyncio.timeout(timeout):
+                for _ in range(_MAX_REDIRECTS + 1):
+                    async with session.request(
+                        method, url, data=body, params=params, headers=headers,
+                        allow_redirects=False, timeout=self._timeout(timeout, read_timeout),
+                    ) as resp:
+                        if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
+                            url = self._redirect_target(url, resp)
+                            continue
+                        return await self._read(method, path, resp)
+                raise APIConnectionError(f"{method} {path}: too many redirects")
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            sent = not isinstance(exc, aiohttp.ConnectionTimeoutError)
+            raise APITimeoutError(
+                f"{method} {path} timed out", request_sent=sent
+            ) from None
+        except aiohttp.ClientConnectorError as exc:
+            raise APIConnectionError(
+                f"{method} {path}: cannot connect to {exc.host}:{exc.port} ({exc.os_error})",
+                request_sent=False,
+            ) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise APIConnectionError(
+                f"{method} {path}: connection failed ({type(exc).__name__}: {exc})"
+            ) from None
+
+    def _redirect_target(self, url: str, resp: aiohttp.ClientResponse) -> str:
+        target = urljoin(url, resp.headers["Location"])
+        if not self.is_api_url(target):
+            # Following would carry the key to another host. A status error, so it is not
+            # retried: the server will redirect again.
+            raise APIStatusError(
+                f"refused a redirect to another origin ({urlsplit(target).hostname})",
+                status=resp.status, request_id=resp.headers.get(C.REQUEST_ID_HEADER),
+            )
+        return target
+
+    async def _read(self, method: str, path: str, resp: aiohttp.ClientResponse) -> Response:
+        body = await resp.read()
+        request_id = resp.headers.get(C.REQUEST_ID_HEADER)
+        log.debug("%s %s -> %s (request id %s)", method, path, resp.status, request_id)
+        self._note_deprecation(method, path, resp.headers.get(C.DEPRECATION_HEADER))
+        if resp.status >= 400:
+            raise _status_error(method, path, resp, body, request_id, self._key)
+        return Response(resp.status, resp.headers, body, request_id)
+
+    def _note_deprecation(self, method: str, path: str, date: str | None) -> None:
+        """Warn once per endpoint that a server default this call relies on will change."""
+        endpoint = f"{method} /{path.split('/')[0]}"
+        if date and (endpoint, date) not in self._deprecations_seen:
+            self._deprecations_seen.add((endpoint, date))
+            log.warning("%s relies on a server default that changes after %s (%s header)",
+                        endpoint, date, C.DEPRECATION_HEADER)
+
+    @asynccontextmanager
+    async def download(
+        self, url: str, *, timeout: float | None = None
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Stream a result URL. The API key is never sent, whatever the host."""
+        session = self._get_session()
+        try:
+            async with session.get(url, timeout=self._timeout(timeout, None)) as resp:
+                if resp.status >= 400:
+                    body = await resp.read()
+                    raise _status_error("GET", display_url(url), resp, body, None)
+                yield resp
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise APITimeoutError(f"download of {display_url(url)} timed out") from None
+        except aiohttp.ClientConnectorError as exc:
+            raise APIConnectionError(
+                f"download of {display_url(url)}: cannot connect ({exc.os_error})",
+                request_sent=False,
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise APIConnectionError(
+                f"download of {display_url(url)} failed ({type(exc).__name__})"
+            ) from None
+
+
+def _status_error(
+    method: str,
+    path: str,
+    resp: aiohttp.ClientResponse,
+    body: bytes,
+    request_id: str | None,
+    key: Secret | None = None,
+) -> APIStatusError:
+    text = body.decode("utf-8", "replace")
+    if key is not None:  # a server that echoes the key back must not put it in our exception
+        text = text.replace(key.reveal(), "***")
+    try:
+        decoded = json.loads(text) if text else None
+    except ValueError:
+        decoded = None
+    error_type, message, detail, body_request_id = parse_error_body(decoded)
+    cls = status_error_class(resp.status, error_type)
+    summary = message or (text[:200] if text else resp.reason or "error")
+    return cls(
+        f"{method} {path}: {summary}",
+        status=resp.status,
+        request_id=request_id or body_request_id,
+        error_type=error_type,
+        detail=detail,
+        body=text,
+        retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+    )

@@ -1,0 +1,1 @@
+"""_jobs: see phota_async/__init__.py for the layers."""

@@ -1,0 +1,84 @@
+"""Waiting on many jobs at once: ``as_completed`` and ``gather``.
+
+Both wait through the jobs' own futures (one heap entry per job in the poll scheduler), never
+through a task per job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Iterable
+from typing import Any, TypeVar
+
+from .._exceptions import JobTimeoutError
+from .handles import _RemoteJob
+
+__all__ = ["as_completed", "gather"]
+
+R = TypeVar("R")
+
+
+async def as_completed(
+    jobs: Iterable[_RemoteJob[Any, Any]], *, timeout: float | None = None
+) -> AsyncIterator[_RemoteJob[Any, Any]]:
+    """Yield each job as it finishes (succeeded or failed: read it with ``await job``).
+
+    Waiting costs one heap entry per job, no task per job. ``timeout`` bounds the waits of the
+    whole iteration (not the caller's own work between items) and raises
+    :class:`JobTimeoutError`; unfinished jobs go on. A job cancelled with ``job.cancel()``
+    raises ``CancelledError`` here, as it does in its other waiters.
+    """
+    pending = list(dict.fromkeys(jobs))
+    finished: asyncio.Queue[_RemoteJob[Any, Any]] = asyncio.Queue()
+    joined: list[_RemoteJob[Any, Any]] = []
+    for job in pending:
+        if job.done():
+            finished.put_nowait(job)
+            continue
+        job._join().add_done_callback(functools.partial(_put, finished, job))
+        joined.append(job)
+    end = None if timeout is None else asyncio.get_running_loop().time() + timeout
+    try:
+        for _ in range(len(pending)):
+            job = await _next_finished(finished, end, pending, timeout)
+            if not job.done():
+                raise asyncio.CancelledError(f"{job!r} was cancelled")
+            yield job
+    finally:
+        for job in joined:
+            job._leave()
+
+
+def _put(
+    queue: asyncio.Queue[_RemoteJob[Any, Any]], job: _RemoteJob[Any, Any], _: object
+) -> None:
+    queue.put_nowait(job)  # done or cancelled: either way the iteration must learn of it
+
+
+async def _next_finished(
+    queue: asyncio.Queue[_RemoteJob[Any, Any]],
+    end: float | None,
+    pending: list[_RemoteJob[Any, Any]],
+    timeout: float | None,
+) -> _RemoteJob[Any, Any]:
+    try:
+        async with asyncio.timeout_at(end) as scope:
+            return await queue.get()
+    except TimeoutError:
+        if not scope.expired():
+            raise
+        left = sum(1 for job in pending if not job.done())
+        raise JobTimeoutError(f"{left} job(s) still pending after {timeout}s", job_id="*") from None
+
+
+async def gather(
+    jobs: Iterable[_RemoteJob[R, Any]], *, return_exceptions: bool = False
+) -> list[R | BaseException]:
+    """The results of ``jobs`` in order. With ``return_exceptions=True`` a failed job gives its
+    exception in place instead of raising the first failure (the others keep going either way)."""
+    jobs = list(jobs)
+    async for job in as_completed(jobs):
+        if job._error is not None and not return_exceptions:
+            raise job._error
+    return [job._error if job._error is not None else job._settled() for job in jobs]

@@ -1,0 +1,1 @@
+"""_photos: see phota_async/__init__.py for the layers."""

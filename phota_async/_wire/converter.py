@@ -1,0 +1,291 @@
+"""The one converter between our models and the wire's JSON.
+
+Parsing is forward compatible (phota-api.md section 9): unknown keys are ignored, unknown enum
+values are kept as strings, and every listed variant of a response is accepted. The irregular
+shapes (job objects, error bodies, profile lists) have hand-written hooks registered on the same
+converter, so every response goes through ``converter.structure``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import email.utils
+import logging
+import math
+import time
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import cattrs
+from cattrs.gen import make_dict_unstructure_fn, override
+
+from .enums import JobState, ProfileStatus
+from .models import (
+    EditRequest,
+    EnhanceRequest,
+    ErrorInfo,
+    GenerateRequest,
+    ImageResponse,
+    JobSnapshot,
+    KnownSubjects,
+    Profile,
+    ProfileSummary,
+    RemixRequest,
+)
+
+__all__ = ["classify_status", "converter", "parse_error_body", "parse_retry_after", "structure"]
+
+log = logging.getLogger("phota_async")
+T = TypeVar("T")
+
+converter = cattrs.Converter(forbid_extra_keys=False)
+
+_PENDING = frozenset({"queued", "pending", "starting", "running", "processing", "in_progress"})
+_SUCCEEDED = frozenset({"completed", "succeeded", "success", "done"})
+_FAILED = frozenset({"failed", "error", "canceled", "cancelled", "expired", "timed_out"})
+_unknown_statuses_seen: set[str] = set()
+
+
+def structure(obj: Any, cls: type[T]) -> T:
+    """Structure a decoded JSON value into ``cls``; a shape we cannot read raises ValueError."""
+    try:
+        return converter.structure(obj, cls)
+    except (cattrs.BaseValidationError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"unexpected response shape for {cls.__name__}: {obj!r:.200}") from exc
+
+
+# --- Requests: drop unset fields; ``async_`` goes on the wire as ``async`` ----------------
+
+for _request_cls in (GenerateRequest, EditRequest, EnhanceRequest, RemixRequest):
+    _fn = make_dict_unstructure_fn(
+        _request_cls, converter, _cattrs_omit_if_default=False, async_=override(rename="async")
+    )
+
+    def _drop_none(obj: Any, _fn: Any = _fn) -> dict[str, Any]:
+        return {k: v for k, v in _fn(obj).items() if v is not None}
+
+    converter.register_unstructure_hook(_request_cls, _drop_none)
+
+
+# --- Statuses ------------------------------------------------------------------------------
+
+
+def classify_status(raw: str) -> JobState:
+    """Map a job status word to a state; unknown words are pending (and logged once)."""
+    word = raw.strip().lower()
+    if word in _SUCCEEDED:
+        return JobState.SUCCEEDED
+    if word in _FAILED:
+        return JobState.FAILED
+    if word not in _PENDING and word not in _unknown_statuses_seen:
+        _unknown_statuses_seen.add(word)
+        log.warning("unknown job status %r: treating the job as still pending", raw)
+    return JobState.PENDING
+
+
+def _profile_status(raw: Any) -> ProfileStatus | str:
+    text = str(raw)
+    try:
+        return ProfileStatus(text.upper())
+    except ValueError:
+        return text
+
+
+# --- Image results ---------------------------------------------------------------------------
+
+
+def _str_list(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, str)]
+
+
+def _known_subjects(value: Any) -> KnownSubjects:
+    counts = value.get("counts") if isinstance(value, Mapping) else None
+    if not isinstance(counts, Mapping):
+        return KnownSubjects()
+    return KnownSubjects({str(k): int(v) for k, v in counts.items() if isinstance(v, int | float)})
+
+
+def _image_response(obj: Any, _: type) -> ImageResponse:
+    if isinstance(obj, list):  # an ``output`` that is a bare list of URLs or base64 images
+        items = _str_list(obj)
+        urls = [i for i in items if i.startswith(("http://", "https://"))]
+        return ImageResponse(images=[i for i in items if i not in urls], download_urls=urls)
+    if not isinstance(obj, Mapping):
+        raise TypeError("an image result must be an object")
+    return ImageResponse(
+        images=_str_list(obj.get("images")),
+        download_urls=_str_list(obj.get("download_urls")),
+        known_subjects=_known_subjects(obj.get("known_subjects")),
+    )
+
+
+converter.register_structure_hook(ImageResponse, _image_response)
+
+_RESULT_KEYS = ("images", "download_urls", "known_subjects")
+
+
+# --- Job objects -----------------------------------------------------------------------------
+
+
+def _error_info(value: Any) -> ErrorInfo | None:
+    if value is None or value == "" or value == {}:
+        return None
+    if isinstance(value, Mapping):
+        kind = value.get("type") or value.get("code")
+        text = value.get("message") or value.get("detail")
+        return ErrorInfo(
+            type=str(kind) if kind is not None else None,
+            message=str(text) if text is not None else None,
+        )
+    return ErrorInfo(message=str(value))
+
+
+def _poll_after(obj: Mapping[str, Any]) -> float | None:
+    if isinstance(obj.get("poll_after_ms"), int | float):
+        return max(0.0, float(obj["poll_after_ms"]) / 1000.0)
+    if isinstance(obj.get("retry_after"), int | float):
+        return max(0.0, float(obj["retry_after"]))
+    return None
+
+
+def _job_result(obj: Mapping[str, Any]) -> ImageResponse | None:
+    for key in ("result", "output"):
+        nested = obj.get(key)
+        if isinstance(nested, Mapping | list) and nested:
+            return _image_response(nested, ImageResponse)
+    if any(obj.get(key) for key in _RESULT_KEYS):
+        return _image_response(obj, ImageResponse)
+    return None
+
+
+def _job_snapshot(obj: Any, _: type) -> JobSnapshot:
+    if not isinstance(obj, Mapping):
+        raise TypeError("a job must be an object")
+    job_id = obj.get("job_id") or obj.get("id")
+    if not isinstance(job_id, str | int):
+        raise KeyError("job_id")
+    raw = str(obj.get("status") or "")
+    return JobSnapshot(
+        job_id=str(job_id),
+        status=raw,
+        state=classify_status(raw),
+        result=_job_result(obj),
+        error=_error_info(obj.get("error")),
+        poll_after=_poll_after(obj),
+    )
+
+
+converter.register_structure_hook(JobSnapshot, _job_snapshot)
+
+
+# --- Profiles ---------------------------------------------------------------------------------
+
+
+def _profile(obj: Any, _: type) -> Profile:
+    message = obj.get("message")
+    return Profile(
+        profile_id=str(obj["profile_id"]),
+        status=_profile_status(obj["status"]),
+        message=str(message) if message is not None else None,
+    )
+
+
+def _profile_summary(obj: Any, _: type) -> ProfileSummary:
+    if isinstance(obj, str):
+        return ProfileSummary(obj)
+    status = obj.get("status")
+    tag = obj.get("tag")
+    return ProfileSummary(
+        profile_id=str(obj.get("profile_id") or obj["id"]),
+        tag=str(tag) if tag is not None else None,
+        status=_profile_status(status) if status is not None else None,
+    )
+
+
+converter.register_structure_hook(Profile, _profile)
+converter.register_structure_hook(ProfileSummary, _profile_summary)
+
+
+def parse_profile_list(obj: Any) -> list[ProfileSummary]:
+    """``{"profiles": [...]}`` (or a bare list) into summaries; items are ids or objects."""
+    items = obj.get("profiles") if isinstance(obj, Mapping) else obj
+    if not isinstance(items, list):
+        raise ValueError(f"unexpected response shape for a profile list: {obj!r:.200}")
+    return [structure(item, ProfileSummary) for item in items]
+
+
+def parse_webhook_secret(obj: Any) -> str:
+    """The secret of ``GET /webhook-secret``, under any of the three known keys."""
+    if isinstance(obj, Mapping):
+        for key in ("secret", "webhook_secret", "signing_secret"):
+            if isinstance(obj.get(key), str) and obj[key]:
+                return str(obj[key])
+    raise ValueError("the webhook-secret response holds no secret")
+
+
+# --- Errors and hints -------------------------------------------------------------------------
+
+
+def parse_error_body(body: Any) -> tuple[str | None, str | None, Any, str | None]:
+    """``(error_type, message, detail, request_id)`` from any error body, lenient to shape."""
+    if not isinstance(body, Mapping):
+        return None, None, None, None
+    detail = body.get("detail")
+    error_type = body.get("type") or body.get("error_type") or body.get("code")
+    # FastAPI's HTTPException(detail={...}) nests the type and text in ``detail``.
+    nested = next(
+        (body[key] for key in ("error", "detail") if isinstance(body.get(key), Mapping)), None
+    )
+    if not error_type and nested:
+        error_type = nested.get("type") or nested.get("error_type") or nested.get("code")
+    if not error_type and isinstance(detail, str) and detail.isupper() and " " not in detail:
+        error_type = detail  # e.g. {"detail": "CONTENT_MODERATION"}
+    message = body.get("message") or (
+        nested.get("message") or nested.get("detail") if nested else None
+    )
+    if not message:
+        message = _detail_text(detail)
+    request_id = body.get("request_id")
+    return (
+        str(error_type) if error_type else None,
+        str(message) if message else None,
+        detail,
+        str(request_id) if request_id else None,
+    )
+
+
+def _detail_text(detail: Any) -> str | None:
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list):  # FastAPI's 422 list
+        parts = []
+        for item in detail:
+            if isinstance(item, Mapping):
+                loc = ".".join(str(p) for p in item.get("loc", []) if p != "body")
+                parts.append(f"{loc}: {item.get('msg', '')}" if loc else str(item.get("msg", "")))
+        return "; ".join(parts) or None
+    return None
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta seconds or an HTTP date)."""
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        if when.tzinfo is None:  # asctime dates and "-0000" carry no zone: HTTP dates are GMT
+            when = when.replace(tzinfo=datetime.UTC)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if math.isnan(seconds) or math.isinf(seconds):
+        return None
+    return max(0.0, seconds)

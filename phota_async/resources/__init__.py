@@ -1,0 +1,1 @@
+"""resources: see phota_async/__init__.py for the layers."""

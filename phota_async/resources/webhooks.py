@@ -1,0 +1,123 @@
+"""Signed job callbacks: verify them, then make the named job due for a confirming poll.
+
+A callback only tells the SDK where to look: the job is still resolved from ``GET /jobs/{id}``
+(polling is authoritative), so a replayed or duplicated callback never does anything twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING
+
+from .. import _constants as C
+from .._exceptions import WebhookVerificationError
+from .._http.retry import Idempotency
+from .._jobs.handles import Job, JobContext
+from .._wire.converter import parse_webhook_secret, structure
+from .._wire.models import JobSnapshot
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+__all__ = ["Webhooks", "signature_matches"]
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    lowered = name.lower()
+    for key, value in headers.items():
+        if key.lower() == lowered:
+            return value
+    return None
+
+
+def _decode_signature(value: str) -> bytes | None:
+    text = value.strip()
+    if text.lower().startswith("sha256="):
+        text = text[len("sha256="):]
+    if len(text) == 64:
+        try:
+            return bytes.fromhex(text)
+        except ValueError:
+            pass
+    try:
+        digest = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return digest if len(digest) == 32 else None
+
+
+def signature_matches(secret: str, body: bytes, signature: str) -> bool:
+    """True when ``signature`` (hex, ``sha256=<hex>`` or base64) is the HMAC-SHA256 of ``body``."""
+    claimed = _decode_signature(signature)
+    expected = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).digest()
+    return claimed is not None and hmac.compare_digest(claimed, expected)
+
+
+class Webhooks:
+    """``phota.webhooks``: the account secret, verification, and the callback handler."""
+
+    def __init__(self, ctx: JobContext) -> None:
+        self._ctx = ctx
+        self._secret: str | None = None
+        self._lock = asyncio.Lock()
+
+    async def secret(self) -> str:
+        """The account's signing secret (fetched once, then cached)."""
+        async with self._lock:
+            if self._secret is None:
+                response = await self._ctx.requester.call(
+                    "GET", "webhook-secret", kind=Idempotency.SAFE
+                )
+                self._secret = parse_webhook_secret(response.json())
+        return self._secret
+
+    async def verify(self, body: bytes, headers: Mapping[str, str]) -> JobSnapshot:
+        """Check the signature over the raw ``body``; return the job object it carries.
+
+        Raises :class:`WebhookVerificationError` when the signature is missing or wrong.
+        """
+        if not isinstance(body, bytes | bytearray):
+            raise WebhookVerificationError("verify the raw request body (bytes), not parsed JSON")
+        signature = _header(headers, C.SIGNATURE_HEADER)
+        if not signature:
+            raise WebhookVerificationError(f"the {C.SIGNATURE_HEADER} header is missing")
+        if not signature_matches(await self.secret(), bytes(body), signature):
+            raise WebhookVerificationError("the callback's signature does not match")
+        try:
+            return structure(json.loads(body), JobSnapshot)
+        except ValueError as exc:
+            raise WebhookVerificationError(f"a signed callback with no job object: {exc}") from None
+
+    async def handle(self, body: bytes, headers: Mapping[str, str]) -> Job | None:
+        """Verify a callback, then poll the job it names now; returns that job's handle if this
+        client holds one (``None`` otherwise: attach it with ``phota.jobs.attach``)."""
+        snapshot = await self.verify(body, headers)
+        job = self._ctx.registry.get(("image", snapshot.job_id))
+        if not isinstance(job, Job):
+            return None
+        if job.done():
+            return job  # a replayed or duplicated callback: nothing to do twice
+        if job.wants_polling():
+            self._ctx.scheduler.poll_now(job)  # the waiters' shared poll, now
+        else:
+            await job.refresh()  # nobody waits: bring the handle up to date once
+        return job
+
+    def aiohttp_handler(self) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """A ready-made ``aiohttp.web`` handler: 204 when verified, 401 when not."""
+        from aiohttp import web
+
+        async def handler(request: web.Request) -> web.StreamResponse:
+            try:
+                await self.handle(await request.read(), request.headers)
+            except WebhookVerificationError:
+                return web.Response(status=401, text="invalid signature")
+            return web.Response(status=204)
+
+        return handler
