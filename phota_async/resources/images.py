@@ -22,7 +22,7 @@ from .._http.retry import Idempotency
 from .._http.transport import Response, encode_json
 from .._jobs.handles import Job, JobContext
 from .._jobs.results import ImageResult
-from .._photos.inputs import ImageInput, encode_image
+from .._photos.inputs import ImageInput, encode_image, image_list
 from .._wire import validation as check
 from .._wire.converter import converter, structure
 from .._wire.enums import AspectRatio, BaseModel, OutputFormat, Quality, Resolution, ResponseMode
@@ -102,8 +102,7 @@ class Studio:
         recognisable."""
         check.prompt(prompt)
         ids = check.profile_ids(profile_ids)
-        if isinstance(images, str | bytes) or not isinstance(images, Sequence):
-            raise InvalidInputError("images", "must be a list of images (use [photo] for one)")
+        images = image_list(images, "images")
         check.count_in_range(images, C.EDIT_IMAGES_MIN, C.EDIT_IMAGES_MAX, "images")
         fields = self._common(num_output_images, output_format, response_mode, callback_url,
                               client_request_id, mode)
