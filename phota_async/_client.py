@@ -45,7 +45,8 @@ class AsyncPhota:
     start, end and retry.
 
     Result files (``result.save()``/``read()``) are fetched over https only (plain http only
-    from loopback, for a local API), ``download_concurrency`` at a time, each at most
+    from the API's own origin or, for a local API, loopback), ``download_concurrency`` at a
+    time, each at most
     ``max_download_bytes``; ``download_hosts``, when given, is the only hosts they may come from
     (besides the API's own origin): set it on servers that must not be steered to internal
     addresses.

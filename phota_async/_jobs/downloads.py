@@ -1,10 +1,10 @@
 """Fetching result files: where a download may go, how large it may be, and how it reaches disk.
 
 The URLs come from the server's answers (``download_urls``), so a broken or hostile server
-chooses them. A file is fetched only over https (plain http only to loopback, and only when the
-API itself is local, as the emulator is), only from ``download_hosts`` when the client has that
-allow-list (the API's own origin is always allowed), and through redirects only within the same
-origin. It is streamed and counted, refused past ``max_download_bytes``, and written under a
+chooses them. A file is fetched only over https (plain http only from the API's own origin, or
+from loopback when the API itself is local, as the emulator is), only from ``download_hosts``
+when the client has that allow-list (the API's own origin is always allowed), and through
+redirects only within the same origin. It is streamed and counted, refused past ``max_download_bytes``, and written under a
 fresh temporary name inside the target folder, renamed when complete and removed when not.
 The API key is never sent: :meth:`Transport.download` sees to that.
 """
@@ -120,9 +120,9 @@ def _shown(parts: SplitResult) -> str:
 
 
 def check_download_url(url: str, *, api_url: str, hosts: frozenset[str] | None) -> None:
-    """Raise :class:`APIError` unless ``url`` may be fetched: https (or http to loopback when
-    the API at ``api_url`` is local too), no credentials, a host in ``hosts`` when it is set
-    (the API's own origin is always allowed)."""
+    """Raise :class:`APIError` unless ``url`` may be fetched: https (plain http only on the
+    origin of the API at ``api_url``, or on loopback when that API is local too), no
+    credentials, a host in ``hosts`` when it is set (the API's own origin is always allowed)."""
     parts = urlsplit(url)
     try:
         why = _refusal(parts, urlsplit(api_url), hosts)
@@ -140,9 +140,11 @@ def _refusal(parts: SplitResult, api: SplitResult, hosts: frozenset[str] | None)
         return "the URL has no host"
     if parts.username is not None or parts.password is not None:
         return "a URL with credentials is never fetched"
-    if scheme == "http" and not (is_loopback(host) and is_loopback(api.hostname or "")):
-        return "plain http is fetched only from loopback, for a local API (use https)"
-    if hosts is not None and host not in hosts and _origin(parts) != _origin(api):
+    on_api = _origin(parts) == _origin(api)  # the API's own origin is trusted as it is
+    local = is_loopback(host) and is_loopback(api.hostname or "")
+    if scheme == "http" and not (on_api or local):
+        return "plain http is fetched only from the API's origin or, for a local API, loopback"
+    if hosts is not None and host not in hosts and not on_api:
         return f"{host} is not in download_hosts"
     return None
 

@@ -25,6 +25,7 @@ __all__ = ["ImageResult"]
 
 T = TypeVar("T")
 
+
 @frozen
 class ImageResult:
     """What a finished image job made.

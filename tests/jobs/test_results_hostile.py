@@ -459,6 +459,9 @@ def test_max_download_bytes_must_be_a_positive_int(value: Any) -> None:
     ("http://127.0.0.1:8000/files/a.jpg", "http://127.0.0.1:8000/v1/phota/", True),
     ("http://localhost:9000/a.jpg", "http://127.0.0.1:8000/v1/phota/", True),
     ("http://[::1]:9000/a.jpg", "http://localhost:8000/v1/phota/", True),
+    # An emulator reached over the LAN serves its files on its own (plain http) origin.
+    ("http://192.168.1.5:8000/files/a.jpg", "http://192.168.1.5:8000/v1/phota/", True),
+    ("http://192.168.1.5:9000/files/a.jpg", "http://192.168.1.5:8000/v1/phota/", False),
     ("ftp://cdn.example.com/a.jpg", "https://api.photalabs.com/v1/phota/", False),
     ("file:///etc/passwd", "http://127.0.0.1:8000/v1/phota/", False),
     ("https:///a.jpg", "https://api.photalabs.com/v1/phota/", False),
