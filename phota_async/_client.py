@@ -46,10 +46,9 @@ class AsyncPhota:
 
     Result files (``result.save()``/``read()``) are fetched over https only (plain http only
     from the API's own origin or, for a local API, loopback), ``download_concurrency`` at a
-    time, each at most
-    ``max_download_bytes``; ``download_hosts``, when given, is the only hosts they may come from
-    (besides the API's own origin): set it on servers that must not be steered to internal
-    addresses.
+    time, each at most ``max_download_bytes``. ``download_hosts``, when given, lists the only
+    hosts they may come from (besides the API's own origin): set it on servers that must not be
+    steered to internal addresses.
 
     Use it as ``async with AsyncPhota() as phota:`` or call :meth:`aclose` when done.
     """
