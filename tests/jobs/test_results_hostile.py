@@ -9,6 +9,7 @@ size cap and its deadline with a clean :class:`PhotaError`, and files are fetche
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -197,10 +198,11 @@ def endless(block: int = 64 * 1024, limit: int = 160 * MB) -> Handler:
         await resp.prepare(request)
         chunk = JPEG[:3] + b"\0" * (block - 3)
         sent = 0
-        while sent < limit:
-            await resp.write(chunk)
-            sent += block
-        await resp.write_eof()
+        with contextlib.suppress(ConnectionError):  # the client hangs up: that is the point
+            while sent < limit:
+                await resp.write(chunk)
+                sent += block
+            await resp.write_eof()
         return resp
 
     return handler
@@ -262,11 +264,12 @@ def drip(sent: list[int] | None = None, *, seconds: float = 6.0) -> Handler:
         resp = web.StreamResponse(headers={"Content-Type": "image/jpeg"})
         await resp.prepare(request)
         await resp.write(JPEG[:200])
-        for _ in range(int(seconds / 0.02)):
-            await asyncio.sleep(0.02)
-            await resp.write(b"\0")
-            if sent is not None:
-                sent.append(1)
+        with contextlib.suppress(ConnectionError):
+            for _ in range(int(seconds / 0.02)):
+                await asyncio.sleep(0.02)
+                await resp.write(b"\0")
+                if sent is not None:
+                    sent.append(1)
         return resp
 
     return handler
