@@ -4,8 +4,9 @@ The URLs come from the server's answers (``download_urls``), so a broken or host
 chooses them. A file is fetched only over https (plain http only from the API's own origin, or
 from loopback when the API itself is local, as the emulator is), only from ``download_hosts``
 when the client has that allow-list (the API's own origin is always allowed), and through
-redirects only within the same origin. It is streamed and counted, refused past ``max_download_bytes``, and written under a
-fresh temporary name inside the target folder, renamed when complete and removed when not.
+redirects only within the same origin. It is streamed and counted, refused past
+``max_download_bytes``, and written under a fresh temporary name inside the target folder,
+renamed when complete and removed when not.
 The API key is never sent: :meth:`Transport.download` sees to that.
 """
 
