@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 import random
 import warnings
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
-
-import anyio
 
 from . import _constants as C
 from ._exceptions import MissingAPIKeyError
@@ -19,6 +18,7 @@ from ._http.requester import Requester
 from ._http.retry import RetryPolicy
 from ._http.transport import Transport
 from ._jobs.cadence import PollConfig
+from ._jobs.downloads import DownloadSettings
 from ._jobs.handles import JobContext
 from ._jobs.scheduler import PollScheduler
 from ._photos.uploaders import EmulatorBucketUploader, Uploader
@@ -44,6 +44,12 @@ class AsyncPhota:
     ``poll`` tunes job polling. ``on_event`` receives a :class:`RequestEvent` per request
     start, end and retry.
 
+    Result files (``result.save()``/``read()``) are fetched over https only (plain http only
+    from the API's own origin or, for a local API, loopback), ``download_concurrency`` at a
+    time, each at most ``max_download_bytes``. ``download_hosts``, when given, lists the only
+    hosts they may come from (besides the API's own origin): set it on servers that must not be
+    steered to internal addresses.
+
     Use it as ``async with AsyncPhota() as phota:`` or call :meth:`aclose` when done.
     """
 
@@ -62,6 +68,8 @@ class AsyncPhota:
         poll: PollConfig | None = None,
         on_event: EventHook | None = None,
         download_concurrency: int = C.DEFAULT_DOWNLOAD_CONCURRENCY,
+        download_hosts: Iterable[str] | None = None,
+        max_download_bytes: int = C.MAX_DOWNLOAD_BYTES,
         seed: int | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get(C.API_KEY_ENV)
@@ -82,7 +90,10 @@ class AsyncPhota:
             requester=self._requester,
             scheduler=PollScheduler(workers=max_concurrency),
             poll=poll or PollConfig(),
-            downloads=anyio.CapacityLimiter(download_concurrency),
+            downloads=DownloadSettings.build(
+                concurrency=download_concurrency, hosts=download_hosts,
+                max_bytes=max_download_bytes, timeout=timeout,
+            ),
             rng=random.Random(seed),
         )
         self._uploader = uploader

@@ -26,15 +26,33 @@ SYNC_IMAGE_TIMEOUT: Final = 660.0
 DEFAULT_DOWNLOAD_CONCURRENCY: Final = 8
 DOWNLOAD_CHUNK_SIZE: Final = 64 * 1024
 
+# --- Result downloads (``ImageResult.read`` / ``save``) ------------------------
+# A result file larger than this is refused (``AsyncPhota(max_download_bytes=...)``): a 4K
+# PNG is about 25 MB, so only a broken or hostile server comes near it.
+MAX_DOWNLOAD_BYTES: Final = 64 * 1024 * 1024
+# read()/save() end within this when neither the call nor the client sets a timeout: a server
+# that drips a byte now and then must not hold a download forever.
+DOWNLOAD_TIMEOUT: Final = 300.0
+# Redirects a download follows, each within the same origin.
+DOWNLOAD_MAX_REDIRECTS: Final = 5
+# An error answer of a download host is read this far, for its message.
+DOWNLOAD_ERROR_BODY_MAX: Final = 64 * 1024
+# File names made from a stem or a job id: longer ones are refused rather than cut.
+FILE_STEM_MAX_LENGTH: Final = 128
+
 # --- Retries ---------------------------------------------------------------
 DEFAULT_MAX_ATTEMPTS: Final = 4
 BACKOFF_INITIAL: Final = 0.5
 BACKOFF_MAX: Final = 20.0
 RETRY_AFTER_CAP: Final = 60.0
 
-# --- Local encoding of images --------------------------------------------
+# --- Local images (ImageInput) -------------------------------------------
 # Larger inputs are base64-encoded in a worker thread; tiny ones are not worth the hop.
 THREAD_ENCODE_THRESHOLD: Final = 256 * 1024
+# A local image larger than this is refused before it is read (a 200 MP phone JPEG is about
+# 60 MB); only regular files are read, in chunks of IMAGE_READ_CHUNK.
+IMAGE_MAX_BYTES: Final = 100 * 1024 * 1024
+IMAGE_READ_CHUNK: Final = 1024 * 1024
 
 # --- Wire limits (phota-api.md sections 3, 5 and 9) -------------------------
 EDIT_IMAGES_MIN: Final = 1
@@ -46,6 +64,8 @@ CLIENT_REQUEST_ID_MAX_LENGTH: Final = 128
 CLIENT_REQUEST_ID_PATTERN: Final = r"[A-Za-z0-9._:-]+"
 
 # --- Profile photos (pre-flight, preparation, uploads) ----------------------
+# Photos each training tier takes (phota-api.md section 5), by tier name.
+TIER_PHOTOS: Final = {"fast": (5, 10), "standard": (10, 50)}
 # Short side under the first refuses a photo, under the second warns (phota-api.md section 5:
 # "1K or more").
 PHOTO_MIN_SIDE: Final = 256
@@ -55,6 +75,11 @@ PHOTO_MAX_SIDE: Final = 4096
 # Refused before decoding: beyond this a photo is a decompression bomb, not a portrait
 # (a 200 MP phone photo is 16320x12240). Pillow's own global limit is left untouched.
 PHOTO_MAX_PIXELS: Final = 210_000_000
+# A decompression bomb: a photo of more than PHOTO_BOMB_MIN_PIXELS with more pixels per byte of
+# file than this is refused before decoding. Real photos stay far below (a 24 MP JPEG of 1 MB
+# has 24 pixels a byte); a zlib bomb of a flat image has hundreds to thousands.
+PHOTO_BOMB_MIN_PIXELS: Final = 16_000_000
+PHOTO_MAX_PIXELS_PER_BYTE: Final = 100
 # A check that prepares nothing decodes JPEGs at a reduced scale (still reading every byte).
 PHOTO_CHECK_DECODE_SIDE: Final = 512
 PHOTO_JPEG_QUALITY: Final = 92

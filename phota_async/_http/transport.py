@@ -239,12 +239,19 @@ class Transport:
     async def download(
         self, url: str, *, timeout: float | None = None
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """Stream a result URL. The API key is never sent, whatever the host."""
+        """Stream a result URL. The API key is never sent, whatever the host. A redirect is
+        handed back, not followed: the caller decides where a download may go."""
         session = self._get_session()
         try:
-            async with session.get(url, timeout=self._timeout(timeout, None)) as resp:
+            async with session.get(
+                url, timeout=self._timeout(timeout, None), allow_redirects=False
+            ) as resp:
                 if resp.status >= 400:
-                    body = await resp.read()
+                    body = b""  # enough for a message: a hostile host may send gigabytes
+                    while len(body) < C.DOWNLOAD_ERROR_BODY_MAX and (
+                        more := await resp.content.read(C.DOWNLOAD_ERROR_BODY_MAX - len(body))
+                    ):
+                        body += more
                     raise _status_error("GET", display_url(url), resp, body, None)
                 yield resp
         except (TimeoutError, aiohttp.ServerTimeoutError):

@@ -17,7 +17,6 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Generator
 from typing import Any, ClassVar, Generic, TypeVar
 
-import anyio
 from attrs import define, field
 
 from .._exceptions import (
@@ -37,6 +36,7 @@ from .._wire.converter import parse_retry_after, structure
 from .._wire.enums import JobState, ProfileStatus
 from .._wire.models import ImageResponse, JobSnapshot, Profile
 from .cadence import DurationStats, PollConfig
+from .downloads import DownloadSettings
 from .results import ImageResult
 from .scheduler import PollScheduler
 
@@ -58,7 +58,7 @@ class JobContext:
     requester: Requester
     scheduler: PollScheduler
     poll: PollConfig
-    downloads: anyio.CapacityLimiter
+    downloads: DownloadSettings
     stats: DurationStats = field(factory=DurationStats)
     rng: random.Random = field(factory=random.Random)
     registry: weakref.WeakValueDictionary[tuple[str, str], _RemoteJob[Any, Any]] = field(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import anyio
 import anyio.to_thread
@@ -13,14 +16,14 @@ from attrs import field, frozen
 
 from .. import _constants as C
 from .._concurrency import map_concurrently
-from .._exceptions import PhotaError
+from .._exceptions import APITimeoutError, InvalidInputError, PhotaError
 from .._http.transport import Transport
-from .._photos.inputs import EXTENSIONS, image_format
 from .._wire.models import ImageResponse, KnownSubjects
+from .downloads import DownloadSettings, fetch_bytes, fetch_to_file, file_stem, write_file
 
 __all__ = ["ImageResult"]
 
-_CONTENT_EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
+T = TypeVar("T")
 
 
 @frozen
@@ -37,7 +40,7 @@ class ImageResult:
     known_subjects: KnownSubjects
     job_id: str | None = None
     _transport: Transport | None = field(default=None, repr=False, eq=False, alias="transport")
-    _downloads: anyio.CapacityLimiter | None = field(
+    _downloads: DownloadSettings | None = field(
         default=None, repr=False, eq=False, alias="downloads"
     )
 
@@ -48,7 +51,7 @@ class ImageResult:
         *,
         job_id: str | None = None,
         transport: Transport | None = None,
-        downloads: anyio.CapacityLimiter | None = None,
+        downloads: DownloadSettings | None = None,
     ) -> ImageResult:
         """Build a result from the wire response (base64 decoded here)."""
         return cls(
@@ -63,74 +66,94 @@ class ImageResult:
     def __len__(self) -> int:
         return len(self.images) or len(self.download_urls)
 
-    async def read(self) -> list[bytes]:
-        """The bytes of every output image, downloading URLs concurrently (never with the key)."""
+    async def read(self, *, timeout: float | None = None) -> list[bytes]:
+        """The bytes of every output image, downloading URLs concurrently (never with the key).
+
+        ``timeout`` bounds the whole call (default: the client's ``timeout``, else
+        ``DOWNLOAD_TIMEOUT``); each file is refused past the client's ``max_download_bytes``.
+        """
         if self.images or not self.download_urls:
             return list(self.images)
-        limiter = self._limiter()
+        transport, settings = self._downloading()
 
         async def fetch(index: int) -> bytes:
-            url = self.download_urls[index]
-            async with limiter, self._require_transport().download(url) as resp:
-                return await resp.read()
+            async with settings.limiter:
+                return await fetch_bytes(transport, settings, self.download_urls[index])
 
-        return await map_concurrently(fetch, len(self.download_urls))
+        return await self._within(timeout, settings, lambda: map_concurrently(
+            fetch, len(self.download_urls)
+        ))
 
     async def save(
-        self, directory: str | os.PathLike[str], *, stem: str | None = None
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        stem: str | None = None,
+        timeout: float | None = None,
     ) -> list[Path]:
         """Write every output image into ``directory`` (created if needed); return the paths.
 
-        URLs are streamed to disk concurrently; each file is written under a temporary name and
-        renamed when complete, so a crash never leaves a truncated image under the final name.
+        Files are named ``<stem>-<n>.<ext>``; ``stem`` defaults to the job id and must be a plain
+        name: nothing is ever written outside ``directory``. URLs are streamed to disk
+        concurrently, each under a temporary name renamed when complete, so a failure or a cancel
+        never leaves a partial file. ``timeout`` works as for :meth:`read`.
         """
-        target = anyio.Path(directory)
-        await target.mkdir(parents=True, exist_ok=True)
-        base = stem or self.job_id or f"image-{uuid.uuid4().hex[:8]}"
+        if stem is not None:
+            base = file_stem(stem, "stem")
+        elif self.job_id is not None:
+            base = file_stem(self.job_id, "job_id")
+        else:
+            base = f"image-{uuid.uuid4().hex[:8]}"
+        root = await anyio.to_thread.run_sync(_folder, Path(directory))
         if self.images:
             return [
-                await _write_bytes(target, f"{base}-{i}", data)
+                await anyio.to_thread.run_sync(write_file, root, f"{base}-{i}", data)
                 for i, data in enumerate(self.images)
             ]
-        limiter = self._limiter()
+        transport, settings = self._downloading()
 
         async def fetch(index: int) -> Path:
-            async with limiter:
-                return await self._stream_to(target, f"{base}-{index}", self.download_urls[index])
+            url = self.download_urls[index]
+            async with settings.limiter:
+                return await fetch_to_file(transport, settings, url, root, f"{base}-{index}")
 
-        return await map_concurrently(fetch, len(self.download_urls))
+        return await self._within(timeout, settings, lambda: map_concurrently(
+            fetch, len(self.download_urls)
+        ))
 
-    def _require_transport(self) -> Transport:
+    def _downloading(self) -> tuple[Transport, DownloadSettings]:
         if self._transport is None:
             raise PhotaError("this result is detached from a client: cannot download its URLs")
-        return self._transport
+        return self._transport, self._downloads or DownloadSettings()
 
-    def _limiter(self) -> anyio.CapacityLimiter:
-        if self._downloads is None:
-            return anyio.CapacityLimiter(C.DEFAULT_DOWNLOAD_CONCURRENCY)
-        return self._downloads
+    async def _within(
+        self,
+        timeout: float | None,
+        settings: DownloadSettings,
+        work: Callable[[], Awaitable[T]],
+    ) -> T:
+        """``work()`` within the call's deadline: ``timeout``, else the client's, else the
+        default, so that no server can hold a download open forever."""
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+        ):
+            raise InvalidInputError("timeout", f"{timeout!r} is not valid",
+                                    allowed="a positive number of seconds, or None")
+        limit = next(t for t in (timeout, settings.timeout, C.DOWNLOAD_TIMEOUT) if t is not None)
+        try:
+            async with asyncio.timeout(limit) as scope:
+                return await work()
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            of_job = f" of job {self.job_id}" if self.job_id else ""
+            raise APITimeoutError(
+                f"downloading the {len(self.download_urls)} image(s){of_job} took longer than "
+                f"{limit} s (set timeout= on read()/save() or on the client)"
+            ) from None
 
-    async def _stream_to(self, directory: anyio.Path, stem: str, url: str) -> Path:
-        partial = directory / f".{stem}.{uuid.uuid4().hex[:6]}.part"
-        async with self._require_transport().download(url) as resp:
-            ext = _CONTENT_EXTENSIONS.get(resp.content_type, "")
-            async with await partial.open("wb") as out:
-                first = True
-                async for chunk in resp.content.iter_chunked(C.DOWNLOAD_CHUNK_SIZE):
-                    if first and not ext:
-                        ext = EXTENSIONS.get(image_format(chunk) or "", ".bin")
-                    first = False
-                    await out.write(chunk)
-        final = directory / f"{stem}{ext or '.bin'}"
-        await partial.rename(final)
-        return Path(final)
 
-
-async def _write_bytes(directory: anyio.Path, stem: str, data: bytes) -> Path:
-    ext = EXTENSIONS.get(image_format(data) or "", ".bin")
-    final = directory / f"{stem}{ext}"
-    partial = directory / f".{stem}.part"
-    await partial.write_bytes(data)
-    await partial.rename(final)
-    return Path(final)
-
+def _folder(directory: Path) -> Path:
+    """``directory`` created if needed, resolved: every file is written right inside it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory.resolve()

@@ -6,9 +6,9 @@ and decode of each photo, readies it for upload (EXIF orientation applied, long 
 4096 px, HEIC turned into JPEG). Every byte of Pillow work runs in worker threads, a bounded number
 at a time, so that fifty 24 MP photos never stall the event loop.
 
-This module runs the set: one examination per photo (:mod:`._photo_examine`, Pillow work in
-:mod:`._photo_pillow`), then the checks of the set as a whole (count, exact and near duplicates).
-A bad photo never raises: it goes into the :class:`PhotoReport` (:mod:`._photo_report`), and
+This module runs the set: one examination per photo (:mod:`.examine`, Pillow work in
+:mod:`.pillow`), then the checks of the set as a whole (count, exact and near duplicates).
+A bad photo never raises: it goes into the :class:`PhotoReport` (:mod:`.report`), and
 :func:`raise_for_report` turns a report with errors into :class:`InvalidInputError` (what
 ``profiles.create`` does).
 """
@@ -22,11 +22,11 @@ import anyio
 import anyio.to_thread
 
 from .. import _constants as C
-from .._exceptions import InvalidInputError
+from .._concurrency import map_concurrently
 from .._wire.enums import TrainingTier
-from .._wire.validation import TIER_PHOTOS, enum_value
+from .._wire.validation import enum_value, photo_count_problem
 from .examine import Outcome, PreparedPhoto, examine, source_name
-from .inputs import ImageInput, is_url
+from .inputs import ImageInput, image_list, is_url
 from .report import PhotoCheck, PhotoIssue, PhotoReport
 
 __all__ = ["check_photos", "default_photo_workers", "prepare_photos"]
@@ -46,12 +46,8 @@ def _names(checks: Sequence[PhotoCheck]) -> str:
 
 
 def _count_issue(count: int, tier: TrainingTier) -> PhotoIssue | None:
-    low, high = TIER_PHOTOS[tier]
-    if low <= count <= high:
-        return None
-    return PhotoIssue("error", "count",
-                      f"{count} photo(s) given; training tier {tier.value!r} takes {low}..{high} "
-                      "(fast: 5..10, standard: 10..50)")
+    problem = photo_count_problem(count, tier)
+    return PhotoIssue("error", "count", problem) if problem else None
 
 
 def _exact_groups(outcomes: Sequence[Outcome], photos: Sequence[object]) -> list[list[int]]:
@@ -104,16 +100,6 @@ def _set_issues(
     return tuple(issues)
 
 
-def _photo_list(photos: Sequence[ImageInput]) -> Sequence[ImageInput]:
-    # A lone path or URL is a Sequence of characters: refuse it rather than check each letter.
-    if isinstance(photos, str | bytes | bytearray | memoryview | os.PathLike) or not isinstance(
-        photos, Sequence
-    ):
-        raise InvalidInputError("photos", "must be a list of photos",
-                                allowed="a list of paths, bytes, binary files or http(s) URLs")
-    return photos
-
-
 async def _run(
     photos: Sequence[ImageInput],
     tier: TrainingTier | str,
@@ -121,27 +107,22 @@ async def _run(
     max_workers: int | None,
     limiter: anyio.CapacityLimiter | None,
 ) -> tuple[PhotoReport, list[PreparedPhoto]]:
-    photos = _photo_list(photos)
+    photos = image_list(photos, "photos")
     tier = enum_value(tier, TrainingTier, "tier")
     limiter = limiter or anyio.CapacityLimiter(max_workers or default_photo_workers())
-    outcomes: list[Outcome | None] = [None] * len(photos)
 
-    async def one(index: int, photo: ImageInput) -> None:
+    async def one(index: int) -> Outcome:
+        photo = photos[index]
         source = source_name(photo)
         if isinstance(photo, str) and is_url(photo):
-            outcomes[index] = Outcome(
-                PhotoCheck(index, source, remote=True),
-                prepared=PreparedPhoto.from_url(index, photo) if prepare else None,
-            )
-            return
-        outcomes[index] = await anyio.to_thread.run_sync(
+            prepared = PreparedPhoto.from_url(index, photo) if prepare else None
+            return Outcome(PhotoCheck(index, source, remote=True), prepared=prepared)
+        # examine() never raises for a bad photo: it reports it.
+        return await anyio.to_thread.run_sync(
             examine, index, source, photo, prepare, limiter=limiter
         )
 
-    async with anyio.create_task_group() as group:
-        for index, photo in enumerate(photos):
-            group.start_soon(one, index, photo)
-    done = [outcome for outcome in outcomes if outcome is not None]
+    done = await map_concurrently(one, len(photos))
     report = PhotoReport(tier, tuple(o.check for o in done), _set_issues(done, photos, tier))
     return report, [o.prepared for o in done if o.prepared is not None]
 

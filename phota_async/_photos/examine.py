@@ -3,9 +3,9 @@ real format from the content, decodes it, measures it as displayed (EXIF orienta
 and, when asked, readies it for upload as a :class:`PreparedPhoto` (long side fitted, turned
 upright, re-encoded only when something changed, HEIC as JPEG, a safe file name). It returns an
 :class:`Outcome`: the photo's :class:`PhotoCheck`, the hashes the set-level duplicate checks need
-and the prepared photo. This is the unit of work that :mod:`._photos` runs a bounded number at a
+and the prepared photo. This is the unit of work that :mod:`.checks` runs a bounded number at a
 time, kept apart from the set-level checks; a bad photo ends as an error issue, never as an
-exception.
+exception. Reading is :func:`.inputs.load_image`'s, the one reader of image inputs.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from PIL import Image, ImageOps
 
 from .. import _constants as C
 from .._redaction import display_url
-from .inputs import CONTENT_TYPES, EXTENSIONS, image_format, is_url
-from .pillow import Refused, decode, dhash, encode, fitted
+from .inputs import CONTENT_TYPES, EXTENSIONS, Refused, image_format, is_url, load_image
+from .pillow import decode, dhash, encode, fitted
 from .report import PhotoCheck, PhotoIssue
 
 __all__ = ["Outcome", "PreparedPhoto", "examine", "source_name"]
@@ -80,29 +80,6 @@ def source_name(photo: object) -> str:
     return "bytes" if isinstance(photo, bytes | bytearray | memoryview) else "file"
 
 
-def _read(photo: object) -> bytes:
-    """The photo's bytes (this runs in a worker thread, so plain blocking reads are fine)."""
-    if isinstance(photo, bytes | bytearray | memoryview):
-        data = bytes(photo)
-    elif isinstance(photo, str | os.PathLike):
-        if isinstance(photo, str) and photo.lower().startswith("data:"):
-            raise Refused("unreadable", "data: URIs are not accepted; give the bytes instead")
-        try:
-            data = Path(photo).read_bytes()
-        except OSError as exc:
-            raise Refused("unreadable", f"cannot be read: {exc.strerror or exc}") from None
-    elif hasattr(photo, "read"):
-        data = photo.read()
-        if not isinstance(data, bytes):
-            raise Refused("unreadable", "file objects must be opened in binary mode ('rb')")
-    else:
-        raise Refused("unreadable", f"a {type(photo).__name__} is not a photo (give a path, "
-                                     "bytes, a binary file object or an http(s) URL)")
-    if not data:
-        raise Refused("empty", "the file is empty")
-    return data
-
-
 def _upload_name(source: str, index: int, fmt: str) -> str:
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(source).stem).strip("._")[:64]
     if source in ("bytes", "file") or not stem:
@@ -126,15 +103,20 @@ def examine(index: int, source: str, photo: object, prepare: bool) -> Outcome:
     """Read, check and (when ``prepare``) ready one photo. Runs in a worker thread."""
     fmt = None
     try:
-        data = _read(photo)
+        data = load_image(photo)
         fmt = image_format(data)
         if fmt is None:
             raise Refused("not_an_image", "is not a JPEG, PNG, WebP or HEIC/HEIF image "
                                            "(checked by its content, whatever its name)")
         return _examine_image(index, source, data, fmt, prepare)
     except Refused as refused:
-        issue = PhotoIssue("error", refused.code, refused.message, (index,))
-        return Outcome(PhotoCheck(index, source, fmt, issues=(issue,)))
+        code, message = refused.code, refused.message
+        if refused.allowed:
+            message += f" (give {refused.allowed})"
+    except Exception as exc:  # Pillow out of memory, a plugin bug...: still only this photo
+        code, message = "corrupt", f"cannot be processed ({type(exc).__name__}: {exc})"
+    issue = PhotoIssue("error", code, message, (index,))
+    return Outcome(PhotoCheck(index, source, fmt, issues=(issue,)))
 
 
 def _examine_image(index: int, source: str, data: bytes, fmt: str, prepare: bool) -> Outcome:

@@ -4,7 +4,7 @@ smaller image will do, HEIC through the optional pillow-heif, registered once), 
 bring the long side down to 4096 px, :func:`dhash` for near-duplicate warnings, and :func:`encode`,
 which keeps the colour profile and EXIF. These functions take bytes or an image and know nothing
 of reports or uploads, so the blocking, format-specific code stays apart from the examination that
-calls it (:mod:`._photo_examine`). A photo that cannot be used raises :class:`Refused`, which
+calls it (:mod:`.examine`). A photo that cannot be used raises :class:`Refused`, which
 never leaves the photo check.
 """
 
@@ -18,21 +18,13 @@ from typing import Any
 from PIL import Image
 
 from .. import _constants as C
+from .inputs import Refused
 
 __all__ = ["Refused", "decode", "dhash", "encode", "fitted"]
 
 # Pillow plugins allowed per detected format: a file is never parsed as anything else.
 _PILLOW_FORMATS = {"jpeg": ["JPEG"], "png": ["PNG"], "webp": ["WEBP"], "heic": ["HEIF"]}
 _HEIC_EXTRA = "pip install 'phota-async[heic]'"
-
-
-class Refused(Exception):
-    """Ends the examination of one photo with an error issue (never leaves the photo check)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 _heif_lock = threading.Lock()
@@ -66,6 +58,17 @@ def _fit(size: tuple[int, int], max_side: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def _check_pixels(size: tuple[int, int], file_size: int) -> None:
+    """Refuse, from the header alone, what would take too much memory to decode: more pixels
+    than any real photo, or a decompression bomb (a large image in a suspiciously small file)."""
+    pixels = size[0] * size[1]
+    if pixels > C.PHOTO_MAX_PIXELS:
+        raise Refused("too_large", f"{size[0]}x{size[1]} px is too many pixels to decode")
+    if pixels > C.PHOTO_BOMB_MIN_PIXELS and pixels > file_size * C.PHOTO_MAX_PIXELS_PER_BYTE:
+        raise Refused("too_large", f"{size[0]}x{size[1]} px in a file of {file_size} bytes: "
+                                   "refused as a decompression bomb")
+
+
 def decode(data: bytes, fmt: str, decode_side: int) -> tuple[Image.Image, tuple[int, int]]:
     """The decoded photo (a JPEG at a reduced DCT scale when ``decode_side`` allows: faster and
     smaller, and still every byte is decoded) and its full stored size."""
@@ -75,8 +78,7 @@ def decode(data: bytes, fmt: str, decode_side: int) -> tuple[Image.Image, tuple[
     try:
         with _open(data, fmt) as probe:
             size = probe.size
-            if size[0] * size[1] > C.PHOTO_MAX_PIXELS:
-                raise Refused("too_large", f"{size[0]}x{size[1]} px is too many pixels to decode")
+            _check_pixels(size, len(data))
             probe.verify()
         image = _open(data, fmt)  # verify() leaves an image unusable: open it again
         if fmt == "jpeg":

@@ -26,11 +26,6 @@ MODEL_RESOLUTIONS: dict[BaseModel, frozenset[Resolution]] = {
     BaseModel.FLUX_2: frozenset({Resolution.R1K, Resolution.R2K}),
     BaseModel.REVE: frozenset({Resolution.R1K}),
 }
-# Photos a training tier takes (phota-api.md section 5).
-TIER_PHOTOS: dict[TrainingTier, tuple[int, int]] = {
-    TrainingTier.FAST: (5, 10),
-    TrainingTier.STANDARD: (10, 50),
-}
 _CLIENT_REQUEST_ID = re.compile(C.CLIENT_REQUEST_ID_PATTERN)
 _PROFILE_REF = re.compile(r"\[\[([^\[\]]*)\]\]")
 _RESOURCE_ID = re.compile(r"[^/?#%\\\s\x00-\x1f\x7f]+")
@@ -178,15 +173,20 @@ def tag(value: object) -> str | None:
     return value
 
 
+def photo_count_problem(count: int, tier: TrainingTier) -> str | None:
+    """Why ``count`` photos do not suit training ``tier`` (``C.TIER_PHOTOS``), or None."""
+    low, high = C.TIER_PHOTOS[tier.value]
+    if low <= count <= high:
+        return None
+    ranges = ", ".join(f"{name}: {a}..{b}" for name, (a, b) in C.TIER_PHOTOS.items())
+    return f"got {count} photo(s); training tier {tier.value!r} takes {low}..{high} ({ranges})"
+
+
 def photo_count(count: int, tier: TrainingTier) -> None:
-    """5..50 photos in all, and the tier's own range."""
-    low, high = TIER_PHOTOS[tier]
-    if not low <= count <= high:
-        raise InvalidInputError(
-            "photos", f"got {count} photo(s) for training_tier {tier.value!r}",
-            allowed=f"{low}..{high} photos for {tier.value!r} "
-            f"(fast: 5..10, standard: 10..50)",
-        )
+    """The tier's range of photos (fast: 5..10, standard: 10..50)."""
+    problem = photo_count_problem(count, tier)
+    if problem:
+        raise InvalidInputError("photos", problem)
 
 
 def resource_id(value: object, field: str) -> str:

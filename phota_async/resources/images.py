@@ -22,7 +22,7 @@ from .._http.retry import Idempotency
 from .._http.transport import Response, encode_json
 from .._jobs.handles import Job, JobContext
 from .._jobs.results import ImageResult
-from .._photos.inputs import ImageInput, encode_image
+from .._photos.inputs import ImageInput, encode_image, image_list
 from .._wire import validation as check
 from .._wire.converter import converter, structure
 from .._wire.enums import AspectRatio, BaseModel, OutputFormat, Quality, Resolution, ResponseMode
@@ -102,8 +102,7 @@ class Studio:
         recognisable."""
         check.prompt(prompt)
         ids = check.profile_ids(profile_ids)
-        if isinstance(images, str | bytes) or not isinstance(images, Sequence):
-            raise InvalidInputError("images", "must be a list of images (use [photo] for one)")
+        images = image_list(images, "images")
         check.count_in_range(images, C.EDIT_IMAGES_MIN, C.EDIT_IMAGES_MAX, "images")
         fields = self._common(num_output_images, output_format, response_mode, callback_url,
                               client_request_id, mode)
@@ -220,7 +219,7 @@ class Studio:
             raise
         if response.status == 200:  # a server that ignored ``async`` and answered at once
             return await self._finished(endpoint, response, crid)
-        job_id = structure(response.json(), JobHandle).job_id
+        job_id = _job_id(endpoint, response, crid)
         return self._ctx.handle(Job, job_id, lambda: Job(
             self._ctx, job_id, endpoint=endpoint, client_request_id=crid,
             callback=request.callback_url is not None,
@@ -236,6 +235,22 @@ class Studio:
         large = len(response.body) >= C.THREAD_ENCODE_THRESHOLD
         result = await anyio.to_thread.run_sync(make) if large else make()
         return Job.completed(self._ctx, result, endpoint=endpoint, client_request_id=crid)
+
+
+def _job_id(endpoint: str, response: Response, crid: str | None) -> str:
+    """The job id of a submit's answer, checked as a user-given id is: it goes into URLs and
+    file names, so an id such as ``../../x`` must never be used."""
+    try:
+        return check.resource_id(structure(response.json(), JobHandle).job_id, "job_id")
+    except ValueError as exc:  # not JSON, not a job handle, or not a usable id
+        error = APIError(
+            f"POST /{endpoint}: the answer holds no usable job id ({str(exc)[:200]}). The job "
+            f"may exist: submit again with client_request_id={crid!r} to get it without paying "
+            "twice"
+        )
+    error.client_request_id = crid
+    error.maybe_processed = True
+    raise error
 
 
 def _payload_size(fields: dict[str, Any]) -> int:

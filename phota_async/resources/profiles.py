@@ -12,7 +12,7 @@ from .._exceptions import APIError, InvalidInputError, NotFoundError
 from .._http.retry import Idempotency
 from .._jobs.handles import JobContext, TrainingJob
 from .._photos.checks import check_photos, prepare_photos
-from .._photos.inputs import ImageInput
+from .._photos.inputs import ImageInput, image_list
 from .._photos.report import PhotoReport, raise_for_report
 from .._photos.upload import UploadProgress, upload_photos
 from .._photos.uploaders import Uploader
@@ -49,7 +49,7 @@ class Profiles:
 
         Nothing is uploaded or paid; show ``report.summary()`` to your user.
         """
-        return await check_photos(_photo_list(photos), check.enum_value(tier, TrainingTier, "tier"))
+        return await check_photos(photos, check.enum_value(tier, TrainingTier, "tier"))
 
     async def create(
         self,
@@ -68,7 +68,7 @@ class Profiles:
         """
         tier_value = check.enum_value(tier, TrainingTier, "tier")
         tag_value = check.tag(tag)
-        items = _photo_list(photos)
+        items = image_list(photos, "photos")
         check.photo_count(len(items), tier_value)
         self._ctx.requester.check_credit()  # before any upload: a 402 already said no
         report, prepared = await prepare_photos(items, tier_value)
@@ -166,8 +166,3 @@ class Profiles:
             TrainingJob, pid, lambda: TrainingJob(self._ctx, pid, submitted_at=None)
         )
 
-
-def _photo_list(photos: Sequence[ImageInput]) -> list[ImageInput]:
-    if isinstance(photos, str | bytes) or not isinstance(photos, Sequence):
-        raise InvalidInputError("photos", "must be a list of photos")
-    return [p for p in photos]

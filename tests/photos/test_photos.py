@@ -309,7 +309,7 @@ async def test_photo_count_per_tier(tier: str, count: int, ok: bool) -> None:
     assert report.tier is TrainingTier(tier)
     if not ok:
         assert codes(report) == ["count"]
-        assert f"{count} photo(s) given; training tier {tier!r} takes" in report.summary()
+        assert f"got {count} photo(s); training tier {tier!r} takes" in report.summary()
 
 
 async def test_urls_pass_through_unchecked_and_their_secrets_stay_hidden(tmp_path: Path) -> None:
