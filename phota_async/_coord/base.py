@@ -107,6 +107,10 @@ class Gcra:
         """No place before ``seconds`` from now."""
         self._resume_at = max(self._resume_at, time.monotonic() + seconds)
 
+    def pause_left(self) -> float:
+        """Seconds of pause left (0 when not paused)."""
+        return max(0.0, self._resume_at - time.monotonic())
+
     def reserve(self, deadline: float | None) -> float | None:
         """Seconds to wait for a reserved place; None (nothing taken) when past ``deadline``."""
         now = time.monotonic()
@@ -180,6 +184,11 @@ class InProcessCoordination:
 
     def __repr__(self) -> str:
         return f"InProcessCoordination(rate_limit={self.rate_limit!r}, burst={self.burst})"
+
+    @property
+    def pause_left(self) -> float:
+        """Seconds new requests are still held for a 429's pause."""
+        return self._gcra.pause_left()
 
     async def start(self) -> None:
         """Nothing to connect."""

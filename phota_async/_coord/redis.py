@@ -3,7 +3,9 @@
 - The budget is a GCRA schedule in one Lua script, atomic on the server and timed by the
   server's clock (``TIME``), so processes on machines with skewed clocks still agree. A request
   reserves the next free place and sleeps until it; a place past the caller's deadline is not
-  taken. The same script honours the shared pause that a 429's ``Retry-After`` sets.
+  taken. The same script honours the shared pause that a 429's ``Retry-After`` sets. Without a
+  shared budget a request costs no Redis round trip: the pause is also published, and each
+  process holds its own requests when it hears it.
 - Webhook fan-out is Redis pub/sub: the worker that verified a callback publishes the job's id;
   every process subscribed makes that job due now (one confirming GET each, where it is held).
   A missed message costs nothing but latency: polling stays the authority.
@@ -55,16 +57,19 @@ end
 return {1, allowed - now}
 """
 
-# KEYS: the pause's key. ARGV: the pause (us). Extends the pause, never shortens it.
+# KEYS: the pause's key, the pause channel. ARGV: the pause (us), this process's id. Extends the
+# pause (never shortens it) and tells the processes that keep no shared budget.
 _PAUSE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local resume = now + tonumber(ARGV[1])
 if resume > tonumber(redis.call('GET', KEYS[1]) or '0') then
   redis.call('SET', KEYS[1], string.format('%.0f', resume), 'PX', math.ceil(ARGV[1] / 1000) + 1)
+  redis.call('PUBLISH', KEYS[2], ARGV[2] .. ':' .. ARGV[1])
 end
 return 1
 """
+_MAX_PAUSE_US = 3600 * 1_000_000
 
 
 def display_redis_url(url: str) -> str:
@@ -145,6 +150,7 @@ class RedisCoordination:
         self._interval_us = 0 if rate is None else round(1e6 / rate)
         self._keys = [f"{prefix}:budget:tat", f"{prefix}:budget:pause"]
         self._channel = f"{prefix}:due"
+        self._pause_channel = f"{prefix}:pause"
         self._instance = secrets.token_hex(6)
         self._local = Gcra(rate, self.burst)  # the budget while Redis is lost
         self._listeners = Listeners()
@@ -174,6 +180,12 @@ class RedisCoordination:
     def subscribed(self) -> bool:
         """True while this process receives the callbacks other processes verified."""
         return self._subscribed
+
+    @property
+    def pause_left(self) -> float:
+        """Seconds this process still holds new requests for a shared 429 pause, as last heard
+        (0 when not paused)."""
+        return self._local.pause_left()
 
     # --- Lifetime ------------------------------------------------------------------------
 
@@ -222,7 +234,15 @@ class RedisCoordination:
             self._lost(exc)
         else:
             self._healthy = True
+            await self._join_pause()
         self._reader = asyncio.create_task(self._read_due(), name="phota-coord-due")
+
+    async def _join_pause(self) -> None:
+        """A process starting during a pause holds its requests too."""
+        with contextlib.suppress(*self._errors):
+            left_ms = await self._redis.pttl(self._keys[1])
+            if isinstance(left_ms, int) and left_ms > 0:
+                self._local.pause(left_ms / 1000)
 
     async def aclose(self) -> None:
         """One client is done; the last one disconnects."""
@@ -288,7 +308,7 @@ class RedisCoordination:
 
     async def turn(self, deadline: float | None) -> None:
         """Wait out the shared pause and take a place in the shared budget (see the module)."""
-        if self._usable():
+        if self.rate_limit is not None and self._usable():
             left = -1 if deadline is None else max(0, round((deadline - time.monotonic()) * 1e6))
             try:
                 granted, wait_us = await self._turn_script(
@@ -315,7 +335,8 @@ class RedisCoordination:
 
     async def _share_pause(self, seconds: float) -> None:
         try:
-            await self._pause_script(keys=self._keys[1:], args=[round(seconds * 1e6)])
+            await self._pause_script(keys=[self._keys[1], self._pause_channel],
+                                     args=[round(seconds * 1e6), self._instance])
         except self._errors as exc:
             self._lost(exc)
 
@@ -343,13 +364,14 @@ class RedisCoordination:
         while True:
             pubsub = self._subscriber.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self._channel)
+                await pubsub.subscribe(self._channel, self._pause_channel)
                 self._subscribed = True
+                self._back()
                 delay = C.COORD_RECONNECT_INITIAL
                 async for message in pubsub.listen():
                     self._on_message(message)
             except self._errors as exc:
-                log.info("the webhook fan-out lost Redis (%s); reconnecting", self._reason(exc))
+                self._lost(exc)
             finally:
                 self._subscribed = False
                 with contextlib.suppress(Exception):
@@ -358,14 +380,21 @@ class RedisCoordination:
             delay = min(delay * 2, C.COORD_RECONNECT_MAX)
 
     def _on_message(self, message: object) -> None:
-        """An announcement from Redis is input: only a well-formed job id from another
-        process is acted on (a GET the server answers), anything else is dropped."""
-        data = message.get("data") if isinstance(message, dict) else None
+        """An announcement from Redis is input: only a well-formed job id (or pause) from
+        another process is acted on (a GET the server answers), anything else is dropped."""
+        if not isinstance(message, dict):
+            return
+        data, channel = message.get("data"), message.get("channel")
         if not isinstance(data, bytes) or len(data) > _MAX_MESSAGE:
             return
-        sender, _, job_id = data.decode("utf-8", "replace").partition(":")
+        sender, _, text = data.decode("utf-8", "replace").partition(":")
         if sender == self._instance:
-            return  # delivered here already, before publishing
+            return  # delivered or applied here already, before publishing
+        if channel == self._pause_channel.encode():
+            if text.isdigit() and 0 < int(text) <= _MAX_PAUSE_US:
+                self._local.pause(int(text) / 1e6)
+            return
+        job_id = text
         try:
             check.resource_id(job_id, "job_id")
         except InvalidInputError:

@@ -6,13 +6,12 @@ which turns that skip into a failure (a CI that silently skipped them would prov
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -125,11 +124,3 @@ async def raw_redis(redis_server: RedisServer) -> AsyncIterator[object]:
     finally:
         await client.aclose()
 
-
-async def eventually(check: Callable[[], Awaitable[object]], *, timeout: float = 5.0) -> None:
-    """Await ``check()`` every 2 ms until it is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.002)

@@ -21,7 +21,7 @@ from phota_async import (
 )
 from phota_async.emulator import PhotaEmulator, sign
 from tests.conftest import TIME_SCALE, job_gets, make_client, wait_until
-from tests.coord.conftest import RedisServer, eventually
+from tests.coord.conftest import RedisServer
 from tests.coord.test_inprocess import ONE_ATTEMPT, SLOW
 from tests.resources.test_webhooks import FAST_JOBS, post, receiver
 
@@ -73,24 +73,28 @@ async def test_the_budget_holds_for_a_process_that_comes_later(
     assert len(emulator.api_requests("/profiles/ids")) == 2
 
 
+@pytest.mark.parametrize("budget", [{}, {"rate_limit": 1000.0}], ids=["no-budget", "budget"])
 async def test_a_429_pauses_every_process(
-    emulator: PhotaEmulator, redis_server: RedisServer, raw_redis: Any
+    emulator: PhotaEmulator, redis_server: RedisServer, budget: dict[str, Any]
 ) -> None:
-    async with process(emulator, redis_server, retry=ONE_ATTEMPT) as first, process(
-        emulator, redis_server, timeout=0.2
-    ) as second:
+    async with process(emulator, redis_server, coord_options=budget, retry=ONE_ATTEMPT) as (
+        first
+    ), process(emulator, redis_server, coord_options=budget, timeout=0.2) as second:
         emulator.inject("/profiles/ids", status=429, retry_after="30", times=1)
         with pytest.raises(RateLimitError):
             await first.profiles.list()
-
-        async def paused() -> bool:
-            return bool(await raw_redis.exists("phota:budget:pause"))
-
-        await eventually(paused)
+        coordination: Any = second.coordination
+        await wait_until(lambda: coordination.pause_left > 20)  # heard in the other process
         with pytest.raises(APITimeoutError) as caught:
             await second.profiles.list()
         assert caught.value.request_sent is False
         assert len(emulator.api_requests("/profiles/ids")) == 1
+    # A process starting during the pause holds its requests too.
+    async with process(emulator, redis_server, coord_options=budget, timeout=0.2) as late:
+        assert late.coordination.pause_left > 20  # type: ignore[attr-defined]
+        with pytest.raises(APITimeoutError):
+            await late.profiles.list()
+    assert len(emulator.api_requests("/profiles/ids")) == 1
 
 
 async def test_without_a_shared_budget_requests_are_not_held(
