@@ -17,6 +17,7 @@ The package is grouped by layer. Each layer imports only the layers below it (ch
     _jobs/              job handles, the poll scheduler and cadence, waiting, results
     _photos/            ImageInput reading, profile photo checks, preparation, uploaders
     _http/              transport (the one place HTTP to the API happens), retry, limiter
+    _coord/             what processes share (rate budget, pauses, webhook fan-out): Redis
     _wire/              models, enums, the cattrs converter, local validation
     _exceptions         the exception tree
     _constants, _redaction, _concurrency    defaults and small helpers
@@ -28,6 +29,8 @@ for worker threads (``anyio.to_thread``), capacity limiters and task groups.
 from __future__ import annotations
 
 from ._client import AsyncPhota
+from ._coord.base import Coordination, InProcessCoordination
+from ._coord.redis import RedisCoordination
 from ._exceptions import (
     APIConnectionError,
     APIError,
@@ -36,6 +39,7 @@ from ._exceptions import (
     AuthenticationError,
     BadRequestError,
     ContentModerationError,
+    CoordinationError,
     InsufficientCreditError,
     InvalidInputError,
     JobError,
@@ -99,12 +103,15 @@ __all__ = [
     "BadRequestError",
     "BaseModel",
     "ContentModerationError",
+    "Coordination",
+    "CoordinationError",
     "DeletedProfile",
     "EmulatorBucketUploader",
     "ErrorInfo",
     "EventHook",
     "ImageInput",
     "ImageResult",
+    "InProcessCoordination",
     "InsufficientCreditError",
     "InvalidInputError",
     "Job",
@@ -128,6 +135,7 @@ __all__ = [
     "ProfileSummary",
     "Quality",
     "RateLimitError",
+    "RedisCoordination",
     "RequestEvent",
     "Resolution",
     "ResponseMode",

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import _constants as C
+from ._coord.base import Coordination, InProcessCoordination, Member
 from ._exceptions import MissingAPIKeyError
 from ._http.events import EventHook
 from ._http.limiter import AdaptiveLimiter
@@ -42,7 +43,9 @@ class AsyncPhota:
     synchronous image call reads for up to 660 s). ``uploader`` stores local profile photos
     where the API can fetch them (against a local emulator its bucket is used by default).
     ``poll`` tunes job polling. ``on_event`` receives a :class:`RequestEvent` per request
-    start, end and retry.
+    start, end and retry. ``coordination`` shares the account's rate budget, 429 pauses and
+    webhook callbacks with other clients and processes (``RedisCoordination(url)``; by default
+    nothing is shared beyond this client).
 
     Result files (``result.save()``/``read()``) are fetched over https only (plain http only
     from the API's own origin or, for a local API, loopback), ``download_concurrency`` at a
@@ -71,6 +74,7 @@ class AsyncPhota:
         download_hosts: Iterable[str] | None = None,
         max_download_bytes: int = C.MAX_DOWNLOAD_BYTES,
         seed: int | None = None,
+        coordination: Coordination | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get(C.API_KEY_ENV)
         if not key:
@@ -81,7 +85,8 @@ class AsyncPhota:
         self._transport = Transport(
             api_key=key, base_url=url, connect_timeout=connect_timeout, read_timeout=read_timeout
         )
-        self._limiter = AdaptiveLimiter(max_concurrency, rate=rate_limit)
+        self._coord = Member(coordination or InProcessCoordination())
+        self._limiter = AdaptiveLimiter(max_concurrency, rate=rate_limit, shared=self._coord)
         self._requester = Requester(
             self._transport, limiter=self._limiter, policy=retry or RetryPolicy(),
             timeout=timeout, hook=on_event, rng=random.Random(seed),
@@ -100,7 +105,7 @@ class AsyncPhota:
         self._own_uploader: EmulatorBucketUploader | None = None
         self.profiles = Profiles(self._ctx, self._uploader_for_profiles)
         self.jobs = Jobs(self._ctx)
-        self.webhooks = Webhooks(self._ctx)
+        self.webhooks = Webhooks(self._ctx, self._coord)
         self.studio = Studio(self._ctx)
         self.generate = self.studio.generate
         self.edit = self.studio.edit
@@ -119,6 +124,11 @@ class AsyncPhota:
     def limiter(self) -> AdaptiveLimiter:
         """The adaptive limit on requests in flight (read ``.limit``, ``.in_flight``)."""
         return self._limiter
+
+    @property
+    def coordination(self) -> Coordination:
+        """What this client shares with other processes (see ``coordination=``)."""
+        return self._coord.coordination
 
     @property
     def scheduler(self) -> PollScheduler:
@@ -143,11 +153,16 @@ class AsyncPhota:
     async def aclose(self) -> None:
         """Stop polling and close the HTTP session. Job handles keep their state."""
         await self._ctx.scheduler.aclose()
+        await self.webhooks.aclose()
+        await self._coord.aclose()
         if self._own_uploader is not None:
             await self._own_uploader.aclose()
         await self._transport.aclose()
 
     async def __aenter__(self) -> AsyncPhota:
+        # Connect the coordination now, so that a Redis that cannot be used fails here and
+        # callbacks other processes verify reach this one before its first request.
+        await self._coord.ensure_started()
         return self
 
     async def __aexit__(

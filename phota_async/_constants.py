@@ -99,3 +99,19 @@ S3_DEFAULT_PREFIX: Final = "phota/"
 # Long enough for the server to fetch the photos during a training (about 20 minutes).
 S3_URL_EXPIRES: Final = 7200
 S3_URL_EXPIRES_MAX: Final = 7 * 24 * 3600  # the SigV4 ceiling
+
+# --- Coordination between processes (Redis) ---------------------------------
+# Keys and channels live under this prefix; several apps may share one Redis with their own.
+COORD_PREFIX: Final = "phota"
+# A shared budget lets this many seconds' worth of requests go at once (at least one request):
+# small, so that the server's own bucket keeps room for the jitter between processes.
+COORD_BURST_SECONDS: Final = 0.25
+# One Redis command may take this long (connect or answer) before the request goes on under
+# the local limiter alone; then Redis is tried again after the retry interval.
+COORD_REDIS_TIMEOUT: Final = 0.5
+COORD_RETRY_INTERVAL: Final = 1.0
+# The webhook fan-out's subscriber reconnects with this backoff (seconds, doubling, capped).
+COORD_RECONNECT_INITIAL: Final = 0.05
+COORD_RECONNECT_MAX: Final = 2.0
+# Batch journal entries expire this long after their last write (a batch's lifetime).
+COORD_JOURNAL_TTL: Final = 7 * 24 * 3600

@@ -23,6 +23,7 @@ All of them derive from :class:`PhotaError`::
     │   └── JobTimeoutError           we stopped waiting; the job goes on, the handle stays usable
     ├── StorageError                  one upload of a profile photo failed (.transient)
     ├── UploadError                   some photos were not uploaded; nothing was paid
+    ├── CoordinationError             the shared coordination (Redis) cannot be used
     └── WebhookVerificationError      a callback whose signature does not verify
 
 API errors carry ``request_id`` and, where a retry was refused because the request may already
@@ -44,6 +45,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ContentModerationError",
+    "CoordinationError",
     "InsufficientCreditError",
     "InvalidInputError",
     "JobError",
@@ -272,6 +274,14 @@ class UploadError(PhotaError):
 
 class WebhookVerificationError(PhotaError):
     """A callback's signature is missing or does not match the account secret."""
+
+
+class CoordinationError(PhotaError):
+    """The coordination shared between processes (Redis) cannot be reached or refused us.
+
+    The message is one line and never holds the Redis password. Raised when a client starts
+    and Redis is unusable, unless the coordination was asked to fall back to in-process.
+    """
 
 
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {

@@ -4,6 +4,10 @@ The limit starts at the user's ceiling, halves when the server pushes back (429 
 back by one per success, like TCP's congestion window or aiobotocore's adaptive mode. A push-back
 that says how long to wait (``Retry-After``) also holds every new request until then: the server
 spoke about the account, not about the one request that heard it.
+
+With a coordination (``AsyncPhota(coordination=...)``), every attempt also takes a place in the
+budget shared by all processes, and a push-back's pause is shared with them; this limiter stays
+in front of that.
 """
 
 from __future__ import annotations
@@ -14,13 +18,22 @@ from contextlib import asynccontextmanager
 
 import anyio
 
+from .._coord.base import Member
+
 __all__ = ["AdaptiveLimiter"]
 
 
 class AdaptiveLimiter:
     """Caps concurrent requests under ``ceiling``; ``rate`` (if set) caps requests per second."""
 
-    def __init__(self, ceiling: int, *, rate: float | None = None, adaptive: bool = True) -> None:
+    def __init__(
+        self,
+        ceiling: int,
+        *,
+        rate: float | None = None,
+        adaptive: bool = True,
+        shared: Member | None = None,
+    ) -> None:
         if ceiling < 1:
             raise ValueError("max_concurrency must be at least 1")
         self.ceiling = ceiling
@@ -29,6 +42,7 @@ class AdaptiveLimiter:
         self._rate = rate
         self._next_slot = 0.0
         self._resume_at = 0.0
+        self._shared = shared
         self.pushbacks = 0
 
     @property
@@ -50,11 +64,14 @@ class AdaptiveLimiter:
         """
         token = object()
         acquired = False
+        deadline = None if timeout is None else time.monotonic() + timeout
         try:
             with anyio.fail_after(timeout):
                 await self._limiter.acquire_on_behalf_of(token)
                 acquired = True
                 await self._pace()
+                if self._shared is not None:
+                    await self._shared.turn(deadline)
             yield
         finally:
             if acquired:
@@ -89,6 +106,8 @@ class AdaptiveLimiter:
         self._limiter.total_tokens = max(1, self.limit // 2)
         if retry_after:
             self._resume_at = max(self._resume_at, time.monotonic() + retry_after)
+            if self._shared is not None:
+                self._shared.pause(retry_after)
 
     def on_success(self) -> None:
         """A request went through: grow the limit back by one, up to the ceiling."""

@@ -2,6 +2,9 @@
 
 A callback only tells the SDK where to look: the job is still resolved from ``GET /jobs/{id}``
 (polling is authoritative), so a replayed or duplicated callback never does anything twice.
+
+With a coordination shared between processes, the worker that verified a callback announces the
+job's id (never the body); every client holding that job makes it due now, wherever it runs.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ import binascii
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 from .. import _constants as C
+from .._coord.base import Member
 from .._exceptions import WebhookVerificationError
 from .._http.retry import Idempotency
 from .._jobs.handles import Job, JobContext
@@ -24,6 +29,8 @@ from .._wire.models import JobSnapshot
 
 if TYPE_CHECKING:
     from aiohttp import web
+
+log = logging.getLogger("phota_async")
 
 __all__ = ["Webhooks", "signature_matches"]
 
@@ -62,10 +69,13 @@ def signature_matches(secret: str, body: bytes, signature: str) -> bool:
 class Webhooks:
     """``phota.webhooks``: the account secret, verification, and the callback handler."""
 
-    def __init__(self, ctx: JobContext) -> None:
+    def __init__(self, ctx: JobContext, coordination: Member) -> None:
         self._ctx = ctx
         self._secret: str | None = None
         self._lock = asyncio.Lock()
+        self._coord = coordination
+        self._refreshes: dict[str, asyncio.Task[object]] = {}  # by job id: one at a time
+        coordination.listen(self._on_due)
 
     async def secret(self) -> str:
         """The account's signing secret (fetched once, then cached)."""
@@ -96,8 +106,10 @@ class Webhooks:
 
     async def handle(self, body: bytes, headers: Mapping[str, str]) -> Job | None:
         """Verify a callback, then poll the job it names now; returns that job's handle if this
-        client holds one (``None`` otherwise: attach it with ``phota.jobs.attach``)."""
+        client holds one (``None`` otherwise: attach it with ``phota.jobs.attach``). The job's
+        id is also announced through the coordination, to the process that awaits it."""
         snapshot = await self.verify(body, headers)
+        await self._coord.announce_due(snapshot.job_id)
         job = self._ctx.registry.get(("image", snapshot.job_id))
         if not isinstance(job, Job):
             return None
@@ -108,6 +120,37 @@ class Webhooks:
         else:
             await job.refresh()  # nobody waits: bring the handle up to date once
         return job
+
+    def _held(self, job_id: str) -> Job | None:
+        """This client's unfinished handle for ``job_id``, if it holds one."""
+        job = self._ctx.registry.get(("image", job_id))
+        if not isinstance(job, Job) or job.done():
+            return None  # not ours, or a replayed or duplicated callback: nothing to do twice
+        return job
+
+    def _on_due(self, job_id: str) -> None:
+        """Another client or process verified a callback for ``job_id``."""
+        job = self._held(job_id)
+        if job is None:
+            return
+        if job.wants_polling():
+            self._ctx.scheduler.poll_now(job)
+        elif job_id not in self._refreshes:  # nobody waits: bring the handle up to date once
+            task = asyncio.get_running_loop().create_task(job.refresh())
+            self._refreshes[job_id] = task
+            task.add_done_callback(lambda done: self._refreshed(job_id, done))
+
+    def _refreshed(self, job_id: str, task: asyncio.Task[object]) -> None:
+        self._refreshes.pop(job_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.info("refreshing job %s after a callback failed: %s", job_id, task.exception())
+
+    async def aclose(self) -> None:
+        """Stop refreshes started for announced jobs (the client is closing)."""
+        tasks = list(self._refreshes.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def aiohttp_handler(self) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         """A ready-made ``aiohttp.web`` handler: 204 when verified, 401 when not."""
