@@ -74,3 +74,7 @@ S3_DEFAULT_PREFIX: Final = "phota/"
 # Long enough for the server to fetch the photos during a training (about 20 minutes).
 S3_URL_EXPIRES: Final = 7200
 S3_URL_EXPIRES_MAX: Final = 7 * 24 * 3600  # the SigV4 ceiling
+
+# --- The phota command and its demo ------------------------------------------
+DEMO_TIME_SCALE: Final = 600.0  # emulated seconds per real second: a training takes 2 s
+DEMO_OUT_DIR: Final = "phota-demo"
