@@ -53,7 +53,6 @@ STYLE_PRESETS: Mapping[str, str] = {
 }
 # The made-up people of the demo: a name and the seed that draws them.
 _DEMO_PEOPLE: Mapping[str, int] = {"amara": 11, "bruno": 23, "chen": 37}
-_DEMO_STYLES = ("studio", "outdoor", "office")
 
 
 # --- Synthetic people -------------------------------------------------------------------------
@@ -292,7 +291,7 @@ async def _person(
     profile = await training
     pid = profile.profile_id
     prompts = {style: STYLE_PRESETS[style].replace("[[id]]", f"[[{pid}]]")
-               for style in _DEMO_STYLES}
+               for style in C.HEADSHOT_DEFAULT_PRESETS}
     jobs = {style: await phota.generate(prompt, num_output_images=2)
             for style, prompt in prompts.items()}
     styles = []
