@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from attrs import frozen
 
@@ -307,15 +308,28 @@ async def _person(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``phota demo``: 0 when the demo ran, 1 when it failed, 130 on Ctrl-C."""
-    parser = argparse.ArgumentParser(prog="phota demo", description=__doc__.split("\n\n")[0])
+    """Entry point of ``phota demo``: 0 when the demo ran, 1 when it failed, 2 for a bad option,
+    130 on Ctrl-C. Errors are one line on stderr."""
+    parser = argparse.ArgumentParser(
+        prog="phota demo",
+        description="Train three made-up people and render their headshots on a fresh embedded "
+        "emulator (never the real API, whatever PHOTA_API_KEY says), then write an HTML contact "
+        "sheet of the photos and the outputs.",
+    )
     parser.add_argument("--out", type=Path, default=Path(C.DEMO_OUT_DIR),
                         help=f"where to write photos, outputs and the sheet ({C.DEMO_OUT_DIR})")
     parser.add_argument("--time-scale", type=float, default=C.DEMO_TIME_SCALE,
-                        help="emulated seconds per real second")
-    args = parser.parse_args(argv)
-    if not args.time_scale > 0:
-        parser.error("--time-scale must be greater than 0")
+                        help="emulated seconds per real second (%(default)g)")
+    parser.error = _refuse  # type: ignore[method-assign]  # one line instead of usage + error
+    try:
+        args = parser.parse_args(argv)
+        if not args.time_scale > 0:
+            _refuse(f"--time-scale must be greater than 0 (got {args.time_scale:g})")
+    except _UsageError as exc:
+        print(f"phota demo: {exc} (see phota demo --help)", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
         asyncio.run(run(args.out, time_scale=args.time_scale))
@@ -326,3 +340,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"phota demo: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _refuse(message: str) -> NoReturn:
+    raise _UsageError(message)

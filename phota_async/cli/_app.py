@@ -10,6 +10,7 @@ from typing import cast
 import click
 
 from .. import __version__
+from .. import _constants as C
 from .._exceptions import InvalidInputError, MissingAPIKeyError, PhotaError
 from ._common import CliError
 
@@ -50,6 +51,10 @@ def run(args: list[str]) -> int:
     where = _command_path(args)
     try:
         result = phota.main(args, prog_name="phota", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # "phota profiles" alone
+        names = ", ".join(sorted(getattr(exc.ctx.command, "commands", {}))) if exc.ctx else ""
+        path = exc.ctx.command_path if exc.ctx else where
+        return _fail(f"{path}: missing command (one of: {names}; see {path} --help)", 2, debug)
     except click.UsageError as exc:
         path = exc.ctx.command_path if exc.ctx else where
         return _fail(f"{path}: {exc.format_message()} (see {path} --help)", 2, debug)
@@ -63,7 +68,10 @@ def run(args: list[str]) -> int:
         return _interrupted(where)
     except CliError as exc:
         return _fail(f"{where}: {exc}", exc.code, debug)
-    except (InvalidInputError, MissingAPIKeyError) as exc:
+    except MissingAPIKeyError:
+        return _fail(f"{where}: no API key: set {C.API_KEY_ENV} (or, for a local emulator, "
+                     f"{C.BASE_URL_ENV} and its key: see phota emulator --help)", 2, debug)
+    except InvalidInputError as exc:
         return _fail(f"{where}: {_first_line(exc)}", 2, debug)
     except PhotaError as exc:
         return _fail(f"{where}: {_first_line(exc)}", 1, debug)
