@@ -78,21 +78,24 @@ def _palette(seed: int) -> dict[str, tuple[int, int, int]]:
 def demo_photos(count: int, *, seed: int = 7, size: tuple[int, int] = (1024, 1280)) -> list[bytes]:
     """``count`` distinct JPEG photos of one made-up person (their colours fixed by ``seed``),
     posed a little differently each time, made with Pillow."""
-    from PIL import Image, ImageDraw, ImageFilter, ImageOps
+    from PIL import Image, ImageDraw, ImageOps
 
     colours = _palette(seed)
     rng = random.Random(seed * 7919 + count)
     width, height = size
+    dark = (*(max(0, c - 90) for c in colours["backdrop"]),)
+    # Light from the left in one photo, from the right in the next.
+    shades = [
+        ImageOps.colorize(Image.linear_gradient("L").rotate(angle).resize(size),
+                          black=dark, white=colours["backdrop"])
+        for angle in (-90, 90)
+    ]
     photos = []
     for index in range(count):
         # A grainy backdrop (noise drawn small, then enlarged): distinct in every photo.
         noise = Image.effect_noise((width // 8, height // 8), 30 + 4 * index).resize(size)
-        dark = tuple(max(0, c - 90) for c in colours["backdrop"])
         grain = ImageOps.colorize(noise, black=dark, white=colours["backdrop"])
-        # Light from the left in one photo, from the right in the next.
-        light = Image.linear_gradient("L").rotate(90 if index % 2 else -90).resize(size)
-        shade = ImageOps.colorize(light, black=dark, white=colours["backdrop"])
-        image = Image.blend(grain, shade, 0.5)
+        image = Image.blend(grain, shades[index % 2], 0.5)
         draw = ImageDraw.Draw(image)
         # Poses on a lattice (left to right, high to low, near to far), jittered: no two
         # photos of a set look alike to the pre-flight's near-duplicate check.
@@ -113,7 +116,6 @@ def demo_photos(count: int, *, seed: int = 7, size: tuple[int, int] = (1024, 128
             draw.ellipse((cx + dx - 28, eye_y - 18, cx + dx + 28, eye_y + 18), fill=(30, 25, 20))
         draw.arc((cx - head_w // 2, cy + head_h // 5, cx + head_w // 2, cy + head_h // 2 + 40),
                  15, 165, fill=(120, 30, 30), width=14)
-        image = image.filter(ImageFilter.GaussianBlur(1.5))
         out = io.BytesIO()
         image.save(out, "JPEG", quality=85)
         photos.append(out.getvalue())

@@ -84,7 +84,7 @@ def run_phota(*args: str, input: str | None = None,
     return run
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def people(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A PEOPLE_DIR of three made-up people, ten photos each."""
     root = tmp_path_factory.mktemp("people")
