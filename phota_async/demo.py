@@ -191,14 +191,14 @@ body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; background: #f4f4f6; 
 h1 { font-size: 22px; margin: 0 0 4px; } p.note { margin: 0 0 20px; color: #555; }
 section { background: #fff; border-radius: 10px; padding: 14px 18px; margin-bottom: 20px; }
 h2 { font-size: 18px; margin: 0 0 8px; } h2 small { color: #777; font-weight: normal; }
-.row { display: flex; gap: 14px; align-items: flex-start; padding: 8px 0;
-       border-top: 1px solid #eee; }
-.label { width: 240px; flex: none; overflow-wrap: anywhere; }
-.label b { display: block; } .label span { color: #555; }
+.training { display: flex; gap: 6px; flex-wrap: wrap; align-items: center; margin-bottom: 12px; }
+.training img { height: 72px; border-radius: 4px; }
+.styles { display: flex; gap: 14px; flex-wrap: wrap; }
+.style { width: 300px; } .style b { display: block; }
+.prompt { color: #555; font-size: 12px; overflow-wrap: anywhere; min-height: 34px; }
 .cost { color: #0a6; font-weight: 600; } .error { color: #b00; }
-.images { display: flex; flex-wrap: wrap; gap: 8px; }
-.images img { height: 190px; border-radius: 6px; }
-.training img { height: 84px; }
+.images { display: flex; gap: 6px; margin-top: 4px; }
+.images img { width: 147px; border-radius: 6px; }
 """
 
 
@@ -214,22 +214,24 @@ def _image_tags(images: Sequence[Path], base: Path) -> str:
 
 
 def _person_html(person: SheetPerson, base: Path) -> str:
+    """A person's grid: their training photos on one line, then one card per style."""
     ident = f" <small>{html.escape(person.profile_id)}</small>" if person.profile_id else ""
-    rows = [
-        '<div class="row training"><div class="label"><b>training photos</b>'
-        f'<span>{len(person.training_photos)} photos</span> '
-        f'<span class="cost">{_money(person.training_cost)}</span></div>'
-        f'<div class="images">{_image_tags(person.training_photos, base)}</div></div>'
-    ]
+    training = (
+        f'<div class="training"><b>{len(person.training_photos)} training photos</b> '
+        f'<span class="cost">{_money(person.training_cost)}</span>'
+        f"{_image_tags(person.training_photos, base)}</div>"
+    )
+    cards = []
     for style in person.styles:
         note = (f'<span class="error">{html.escape(style.error)}</span>' if style.error
                 else f'<span class="cost">{_money(style.cost)}</span>')
-        rows.append(
-            f'<div class="row"><div class="label"><b>{html.escape(style.name)}</b>'
-            f"<span>{html.escape(style.prompt)}</span><br>{note}</div>"
+        cards.append(
+            f'<div class="style"><b>{html.escape(style.name)} {note}</b>'
+            f'<div class="prompt">{html.escape(style.prompt)}</div>'
             f'<div class="images">{_image_tags(style.images, base)}</div></div>'
         )
-    return f"<section><h2>{html.escape(person.name)}{ident}</h2>{''.join(rows)}</section>"
+    return (f"<section><h2>{html.escape(person.name)}{ident}</h2>{training}"
+            f'<div class="styles">{"".join(cards)}</div></section>')
 
 
 def write_contact_sheet(

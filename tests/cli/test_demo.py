@@ -3,6 +3,7 @@ every image exists and decodes; the emulator's outputs differ per style and per 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -14,6 +15,8 @@ from PIL import Image, ImageStat
 from tests.cli.conftest import Run, run_phota
 
 REAL_LOOKING_KEY = "sk-live-not-to-be-used-0042"
+ROOT = Path(__file__).resolve().parents[2]
+DOCS_SCREENSHOT = ROOT / "docs" / "contact-sheet.png"
 
 
 @pytest.fixture(scope="module")
@@ -78,17 +81,28 @@ def test_outputs_are_512_px_and_differ_per_style_and_person(demo: tuple[Run, Pat
 def test_the_contact_sheet_renders_in_a_headless_browser(
     demo: tuple[Run, Path], tmp_path: Path
 ) -> None:
+    """With PHOTA_UPDATE_DOCS=1 the screenshot also replaces the README's."""
     _, out = demo
     shot = tmp_path / "sheet.png"
     subprocess.run(
         ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars",
-         "--window-size=1280,1000", f"--screenshot={shot}",
+         "--window-size=1060,1000", f"--screenshot={shot}",
          (out / "contact-sheet.html").resolve().as_uri()],
         capture_output=True, timeout=120, check=True,
     )
     with Image.open(shot) as image:
-        assert image.size == (1280, 1000)
+        assert image.size == (1060, 1000)
         # Rendered, not blank: the photos bring many colours to the page.
         assert len(image.convert("RGB").getcolors(1 << 20) or []) > 1000
+        if os.environ.get("PHOTA_UPDATE_DOCS") == "1":
+            image.convert("RGB").quantize(256, dither=Image.Dither.NONE).save(
+                DOCS_SCREENSHOT, optimize=True)
+
+
+def test_the_readme_screenshot_decodes() -> None:
+    with Image.open(DOCS_SCREENSHOT) as image:
+        image.load()
+        assert image.size == (1060, 1000)
+    assert f"({DOCS_SCREENSHOT.relative_to(ROOT)})" in (ROOT / "README.md").read_text()
