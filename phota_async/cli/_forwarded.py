@@ -10,7 +10,8 @@ __all__ = ["COMMANDS"]
 _RAW = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 
 
-@click.command(context_settings=_RAW, add_help_option=False)
+@click.command(context_settings=_RAW, add_help_option=False,
+               short_help="Headshots of made-up people on an embedded emulator.")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def demo(args: tuple[str, ...]) -> int:
     """Train three made-up people and render their headshots on an embedded emulator, then
@@ -20,7 +21,8 @@ def demo(args: tuple[str, ...]) -> int:
     return main(list(args))
 
 
-@click.command(context_settings=_RAW, add_help_option=False)
+@click.command(context_settings=_RAW, add_help_option=False,
+               short_help="Run a local Phota API emulator.")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def emulator(ctx: click.Context, args: tuple[str, ...]) -> int:

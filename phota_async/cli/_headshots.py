@@ -135,7 +135,7 @@ def read_people(
 # --- The command --------------------------------------------------------------------------------
 
 
-@click.command("headshots")
+@click.command("headshots", short_help="Headshots of many people in many styles.")
 @click.argument("people_dir", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
               help="Folder for the images: OUT/PERSON/STYLE/.")

@@ -40,7 +40,7 @@ _NO_UPLOADER = (
 )
 
 
-@click.group("profiles")
+@click.group("profiles", short_help="Train, list, inspect and delete profiles.")
 def profiles() -> None:
     """Train, list, inspect and delete profiles (a trained person or pet)."""
 

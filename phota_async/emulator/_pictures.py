@@ -255,8 +255,15 @@ def _draw_tag(
 def _backdrop(style: str, size: tuple[int, int]) -> Image.Image:
     """A vertical gradient in the style's two colours (shared by every output of the style)."""
     top, bottom = _colours(f"style|{style}")
-    gradient = Image.linear_gradient("L").resize(size)
-    return ImageOps.colorize(gradient, black=top, white=_mix(bottom, top, 0.35))
+    # Coloured as one column of pixels, then stretched: cheap at any size.
+    coloured = ImageOps.colorize(_ramp(), black=top, white=_mix(bottom, top, 0.35))
+    return coloured.resize(size, Image.Resampling.NEAREST)
+
+
+@functools.cache
+def _ramp() -> Image.Image:
+    """A column of the 256 grey levels, top to bottom."""
+    return Image.linear_gradient("L").resize((1, 256))
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
