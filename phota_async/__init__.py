@@ -11,7 +11,7 @@ names with a leading underscore are private.
 The package is grouped by layer. Each layer imports only the layers below it (checked by
 ``tests/test_architecture.py``), and the emulator shares no code with the SDK:
 
-    _cli, demo          the ``phota`` command and the demo helpers
+    cli, demo           the ``phota`` command and the demo helpers
     _client             AsyncPhota: builds the layers below and owns their lifetime
     resources/          one module per endpoint family (images, profiles, jobs, webhooks)
     _jobs/              job handles, the poll scheduler and cadence, waiting, results

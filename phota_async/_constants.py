@@ -115,3 +115,17 @@ COORD_RECONNECT_INITIAL: Final = 0.05
 COORD_RECONNECT_MAX: Final = 2.0
 # Batch journal entries expire this long after their last write (a batch's lifetime).
 COORD_JOURNAL_TTL: Final = 7 * 24 * 3600
+
+# --- The phota command and its demo ------------------------------------------
+DEMO_TIME_SCALE: Final = 600.0  # emulated seconds per real second: a training takes 2 s
+DEMO_OUT_DIR: Final = "phota-demo"
+# Local profile photos go to this S3 bucket (any S3-compatible store) when it is set.
+S3_BUCKET_ENV: Final = "PHOTA_S3_BUCKET"
+S3_PREFIX_ENV: Final = "PHOTA_S3_PREFIX"
+S3_ENDPOINT_ENV: Final = "PHOTA_S3_ENDPOINT_URL"
+S3_REGION_ENV: Final = "PHOTA_S3_REGION"
+# phota headshots (and the demo): styles when none is chosen, images per person and style,
+# and the journal's file name inside the output folder.
+HEADSHOT_DEFAULT_PRESETS: Final = ("studio", "outdoor", "office")
+HEADSHOT_IMAGES_PER_STYLE: Final = 2
+HEADSHOT_JOURNAL_NAME: Final = "headshots.journal"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import secrets
 from collections.abc import Callable, Mapping
@@ -130,8 +131,13 @@ class JobRunner:
     async def _produce(self, request: ImageRequest, origin: str) -> JobResult:
         seed = f"{request.kind}|{request.prompt}"
         fmt = request.output_format
+        # The outputs show who was named (their picture and tag) and the prompt's words.
+        named = [self._store.profiles.get(pid) for pid in request.profile_ids]
+        subjects = [_images.Subject(p.id, p.tag or p.id, p.picture) for p in named if p is not None]
         images = await asyncio.to_thread(
-            _images.render_outputs, seed, request.num_output_images, fmt, request.aspect_ratio
+            functools.partial(_images.render_outputs, caption=request.prompt or request.kind,
+                              subjects=subjects),
+            seed, request.num_output_images, fmt, request.aspect_ratio,
         )
         counts = {profile_id: len(images) for profile_id in request.profile_ids}
         if request.response_mode == "bytes":

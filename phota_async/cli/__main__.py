@@ -1,0 +1,7 @@
+"""``python -m phota_async.cli``: the same as the ``phota`` command."""
+
+from __future__ import annotations
+
+from . import main
+
+raise SystemExit(main())
