@@ -24,7 +24,6 @@ from rich.text import Text
 from .. import _constants as C
 from .._client import AsyncPhota
 from .._wire.enums import TrainingTier
-from .._wire.validation import TIER_PHOTOS
 from ..demo import STYLE_PRESETS
 from . import _pipeline
 from ._common import (
@@ -116,7 +115,7 @@ def read_people(
         hint = (" (its photos must go in one sub-folder per person)"
                 if photos_in(people_dir) else "")
         raise usage_error(f"PEOPLE_DIR {people_dir} has no person folders{hint}")
-    low, high = TIER_PHOTOS[tier]
+    low, high = C.TIER_PHOTOS[TrainingTier(tier).value]
     people, skipped = [], []
     for folder in folders:
         photos = photos_in(folder)
