@@ -60,7 +60,7 @@ from ._jobs.handles import Job, TrainingJob
 from ._jobs.results import ImageResult
 from ._jobs.waiting import as_completed, gather
 from ._photos.inputs import ImageInput
-from ._photos.report import PhotoCheck, PhotoIssue, PhotoReport
+from ._photos.report import PhotoCheck, PhotoIssue, PhotoPolicy, PhotoReport
 from ._photos.s3 import S3Uploader
 from ._photos.upload import UploadProgress
 from ._photos.uploaders import EmulatorBucketUploader, PresignedPutUploader, Uploader
@@ -120,6 +120,7 @@ __all__ = [
     "PhotaError",
     "PhotoCheck",
     "PhotoIssue",
+    "PhotoPolicy",
     "PhotoReport",
     "PollConfig",
     "PresignedPutUploader",
