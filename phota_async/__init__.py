@@ -12,6 +12,7 @@ The package is grouped by layer. Each layer imports only the layers below it (ch
 ``tests/test_architecture.py``), and the emulator shares no code with the SDK:
 
     _cli, demo          the ``phota`` command and the demo helpers
+    batch/              the journaled batch runner (public as ``phota_async.batch``)
     _client             AsyncPhota: builds the layers below and owns their lifetime
     resources/          one module per endpoint family (images, profiles, jobs, webhooks)
     _jobs/              job handles, the poll scheduler and cadence, waiting, results
@@ -41,6 +42,7 @@ from ._exceptions import (
     JobError,
     JobFailedError,
     JobTimeoutError,
+    JournalError,
     MissingAPIKeyError,
     NotFoundError,
     PhotaError,
@@ -83,6 +85,20 @@ from ._wire.models import (
     Profile,
     ProfileSummary,
 )
+from .batch import (
+    Batch,
+    BatchProgress,
+    CostEstimate,
+    HeadshotPlan,
+    ImageTask,
+    ItemResult,
+    Journal,
+    Person,
+    SqliteJournal,
+    Style,
+    estimate_cost,
+    find_people,
+)
 from .resources.webhooks import signature_matches
 
 __version__ = "0.1.0"
@@ -98,25 +114,34 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BaseModel",
+    "Batch",
+    "BatchProgress",
     "ContentModerationError",
+    "CostEstimate",
     "DeletedProfile",
     "EmulatorBucketUploader",
     "ErrorInfo",
     "EventHook",
+    "HeadshotPlan",
     "ImageInput",
     "ImageResult",
+    "ImageTask",
     "InsufficientCreditError",
     "InvalidInputError",
+    "ItemResult",
     "Job",
     "JobError",
     "JobFailedError",
     "JobSnapshot",
     "JobState",
     "JobTimeoutError",
+    "Journal",
+    "JournalError",
     "KnownSubjects",
     "MissingAPIKeyError",
     "NotFoundError",
     "OutputFormat",
+    "Person",
     "PhotaError",
     "PhotoCheck",
     "PhotoIssue",
@@ -135,7 +160,9 @@ __all__ = [
     "RetryPolicy",
     "S3Uploader",
     "ServerError",
+    "SqliteJournal",
     "StorageError",
+    "Style",
     "TrainingFailedError",
     "TrainingJob",
     "TrainingTier",
@@ -146,6 +173,8 @@ __all__ = [
     "WebhookVerificationError",
     "__version__",
     "as_completed",
+    "estimate_cost",
+    "find_people",
     "gather",
     "signature_matches",
 ]

@@ -74,3 +74,12 @@ S3_DEFAULT_PREFIX: Final = "phota/"
 # Long enough for the server to fetch the photos during a training (about 20 minutes).
 S3_URL_EXPIRES: Final = 7200
 S3_URL_EXPIRES_MAX: Final = 7 * 24 * 3600  # the SigV4 ceiling
+
+# --- Batches ------------------------------------------------------------------
+BATCH_CONCURRENCY: Final = 8  # submits (and trainings being uploaded) at once
+BATCH_DOWNLOAD_CONCURRENCY: Final = 4  # items being downloaded and saved at once
+BATCH_NAME_MAX_LENGTH: Final = 64  # a person's or a style's name
+BATCH_JOURNAL_NAME: Final = "phota-journal.sqlite"  # beside the outputs, by default
+# After a crash with a profiles/add maybe in flight, wait this long (since it was sent) before
+# concluding from the tag's listing that it never reached the server.
+BATCH_ADD_SETTLE: Final = 20.0
