@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Callable
 
 from .._exceptions import InvalidInputError
 
@@ -22,10 +23,16 @@ CRASH_ENV = "PHOTA_BATCH_CRASH_AT"
 PHASES = ("upload", "training", "submit", "wait", "save")
 
 
-class Crashpoints:
-    """Counts checkpoints per phase; kills the process at the one the environment names."""
+def _kill_self() -> None:
+    os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
 
-    def __init__(self, spec: str | None = None) -> None:
+
+class Crashpoints:
+    """Counts checkpoints per phase and calls ``action`` (SIGKILL to this process) at the one
+    ``spec`` (``phase:N``) names; in-process tests pass an action that raises instead."""
+
+    def __init__(self, spec: str | None = None, action: Callable[[], None] = _kill_self) -> None:
+        self._action = action
         self._phase: str | None = None
         self._at = 0
         self._seen = 0
@@ -47,5 +54,6 @@ class Crashpoints:
             return
         with self._lock:
             self._seen += 1
-            if self._seen == self._at:
-                os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
+            if self._seen != self._at:
+                return
+        self._action()
