@@ -16,7 +16,7 @@ from .._exceptions import InvalidInputError
 __all__ = ["check_batch_id", "check_name", "client_request_id", "path_part", "profile_tag"]
 
 _BATCH_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-_UNSAFE_IN_PATHS = re.compile(r"[^A-Za-z0-9._ -]+")
+_UNSAFE_IN_PATHS = re.compile(r"[^\w. -]+")  # \w: letters and digits of any script
 
 
 def check_batch_id(value: object) -> str:

@@ -20,6 +20,7 @@ from .._exceptions import (
     APIStatusError,
     AuthenticationError,
     InsufficientCreditError,
+    InvalidInputError,
     JobFailedError,
     PhotaError,
 )
@@ -68,6 +69,8 @@ def _watch(run: Run, item: ImageItem, job: Job) -> None:
 
 async def _submit(run: Run, item: ImageItem, record: ItemRecord | None) -> None:
     if run.stop_reason is not None:
+        if item.held and record is None:
+            run.budget.release(item.cost_cents)
         run.end(item.result("skipped", reason=run.stop_reason), was_in_flight=False)
         return
     if record is None:  # nothing sent yet: the budget decides, then the intent is journaled
@@ -109,7 +112,9 @@ async def _refused(run: Run, item: ImageItem, record: ItemRecord, exc: PhotaErro
         run.stop(f"stopped sending: {reason_of(exc)}")
         run.end(item.result("skipped", reason=run.stop_reason, error=exc), was_in_flight=True)
         return
-    if is_final(exc):
+    if isinstance(exc, InvalidInputError):  # refused here, nothing sent: fixable, not final
+        run.budget.refund(item.cost_cents)
+    elif is_final(exc):
         run.budget.refund(item.cost_cents)
         await run.write(record.update(stage=Stage.FAILED, error=reason_of(exc)))
     run.end(item.result("failed", reason=reason_of(exc), error=exc), was_in_flight=True)

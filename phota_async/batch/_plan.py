@@ -150,7 +150,10 @@ class Person:
 @frozen
 class Style:
     """One look: ``name`` (its key and file names) and a ``prompt`` that names the person as
-    ``[[person]]`` (replaced by their profile id); other ``[[profile_id]]`` pass through."""
+    ``[[person]]`` (replaced by their profile id); other ``[[profile_id]]`` pass through.
+
+    The name makes each request's ``client_request_id``: a re-run of the batch gets the job
+    first sent under that name back, so give a changed prompt a new name."""
 
     name: str = field(validator=_named("style"))
     prompt: str

@@ -131,7 +131,7 @@ class Run:
     ended: set[str] = field(factory=set)
 
     async def write(self, record: ItemRecord) -> ItemRecord:
-        """Journal ``record`` (durable when this returns) and remember it."""
+        """Journal ``record`` (committed when this returns) and remember it."""
         await self.journal.write(record)
         self.records[record.key] = record
         return record

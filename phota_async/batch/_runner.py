@@ -210,7 +210,9 @@ class Batch:
 
         Items an earlier run finished are yielded first, marked ``resumed``. One item's failure
         never ends the others; a 402 or a refused key stops new paid work (the items left end
-        ``skipped``) while the work already sent finishes and is saved.
+        ``skipped``) while the work already sent finishes and is saved. To stop early, leave
+        the loop inside ``contextlib.aclosing(batch.run(work))``: closing the iterator stops
+        the run (the journal keeps everything it has done).
         """
         if self._running:
             raise PhotaError("this batch is already running")

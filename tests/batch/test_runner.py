@@ -4,6 +4,7 @@ twice, the spending guard, the 402 breaker, photo problems per person, expired U
 from __future__ import annotations
 
 import shutil
+from contextlib import aclosing
 from pathlib import Path
 
 import pytest
@@ -296,3 +297,26 @@ class MemoryJournal:
 
     async def aclose(self) -> None:
         self.closed = True
+
+
+async def test_leaving_the_loop_early_stops_the_run_and_a_rerun_finishes(
+    client: AsyncPhota, emu: PhotaEmulator, tmp_path: Path
+) -> None:
+    plan = headshots()
+    async with new_batch(client, tmp_path) as batch, aclosing(batch.run(plan)) as results:
+        async for _ in results:
+            break
+    finished = await run_batch(client, tmp_path, plan)
+    assert finished is not None and all(r.ok for r in finished)
+    assert (billed(emu, "training"), billed(emu, "image")) == (3, 9)
+
+
+async def test_a_call_refused_locally_is_tried_again_once_fixed(
+    client: AsyncPhota, emu: PhotaEmulator, tmp_path: Path
+) -> None:
+    bad = [ImageTask.generate("sky", "a blue sky", aspect_ratio="5:7")]
+    (result,) = await run_batch(client, tmp_path, bad) or []
+    assert result.status == "failed" and "aspect_ratio" in str(result.reason)
+    assert emu.ledger == []
+    (fixed,) = await run_batch(client, tmp_path, [ImageTask.generate("sky", "a blue sky")]) or []
+    assert fixed.ok and not fixed.resumed and len(emu.ledger) == 1
