@@ -77,7 +77,7 @@ S3_URL_EXPIRES_MAX: Final = 7 * 24 * 3600  # the SigV4 ceiling
 
 # --- Batches ------------------------------------------------------------------
 BATCH_CONCURRENCY: Final = 8  # submits (and trainings being uploaded) at once
-BATCH_DOWNLOAD_CONCURRENCY: Final = 4  # items being downloaded and saved at once
+BATCH_DOWNLOAD_CONCURRENCY: Final = 8  # items being downloaded and saved at once
 BATCH_NAME_MAX_LENGTH: Final = 64  # a person's or a style's name
 BATCH_JOURNAL_NAME: Final = "phota-journal.sqlite"  # beside the outputs, by default
 # After a crash with a profiles/add maybe in flight, wait this long (since it was sent) before
