@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 import anyio
+from attrs import define
 
 from .._exceptions import (
     AuthenticationError,
@@ -55,52 +56,71 @@ async def _create(run: Run, item: PersonItem, record: ItemRecord | None) -> None
         _end_person(run, item, item.result("skipped", reason=run.stop_reason),
                     was_in_flight=False)
         return
-    unsent = [style for style in item.styles if style.key not in run.records]
-    held = item.cost_cents * (record is None) + sum(style.cost_cents for style in unsent)
-    if not run.budget.hold(held):
+    if not _hold(run, item, counted=record is not None):
         _end_person(run, item, item.result("skipped", reason="budget: training this person "
                                            "and rendering their styles would pass max_spend"),
                     was_in_flight=False)
         return
-    item.held_cents = held
-    for style in unsent:
-        style.held = True
     run.tracker.sent()
     if record is not None and record.sent_at is not None:
         # An add sent a moment ago by a killed run may still reach the server: let it settle
         # before the tag's listing decides whether it ever did.
         await anyio.sleep(max(0.0, record.sent_at + run.add_settle - time.time()))
-    sent = record is not None
-
-    async def intent() -> None:
-        nonlocal sent
-        if not sent:
-            run.budget.spend(item.cost_cents, held=True)
-            item.held_cents -= item.cost_cents
-        sent = True
-        await run.write(ItemRecord(item.key, "training", Stage.ADDING, item.cost_cents,
-                                   tag=item.tag, sent_at=time.time()))
-        run.crash("training")
-
+    intent = _Intent(run, item, counted=record is not None)
     try:
         training = await run.phota.profiles.get_or_create(
             item.person.photos, tag=item.tag, tier=_tier(run), policy=run.policy,
             before_add=intent, on_progress=lambda event: _uploaded(run, event),
         )
     except PhotaError as exc:
-        if sent and record is None and (is_final(exc) or isinstance(exc, InsufficientCreditError)):
+        if intent.spent_here and (is_final(exc) or isinstance(exc, InsufficientCreditError)):
             run.budget.refund(item.cost_cents)  # refused: no training was billed
         _not_created(run, item, exc)
         return
     run.crash("training")
-    if not sent:  # found by its tag: paid for in an earlier run whose journal is gone
-        run.budget.spend(item.cost_cents, held=True)
-        item.held_cents -= item.cost_cents
+    intent.count()  # when found by its tag: paid for by an earlier run whose journal is gone
     await run.write(ItemRecord(item.key, "training", Stage.TRAINING, item.cost_cents,
                                tag=item.tag, profile_id=training.profile_id,
                                sent_at=time.time()))
     run.crash("training")
     _watch(run, item, training)
+
+
+def _hold(run: Run, item: PersonItem, *, counted: bool) -> bool:
+    """Set aside the training (unless an earlier run counted it) and every style not sent yet,
+    so that a person is started only when the budget covers all of their work."""
+    unsent = [style for style in item.styles if style.key not in run.records]
+    held = item.cost_cents * (not counted) + sum(style.cost_cents for style in unsent)
+    if not run.budget.hold(held):
+        return False
+    item.held_cents = held
+    for style in unsent:
+        style.held = True
+    return True
+
+
+@define
+class _Intent:
+    """The paid step of a training: journaled (with its tag) right before ``profiles/add`` is
+    sent; its cost is counted once, from the person's hold."""
+
+    run: Run
+    item: PersonItem
+    counted: bool
+    spent_here: bool = False
+
+    def count(self) -> None:
+        if not self.counted:
+            self.run.budget.spend(self.item.cost_cents, held=True)
+            self.item.held_cents -= self.item.cost_cents
+            self.counted = self.spent_here = True
+
+    async def __call__(self) -> None:
+        self.count()
+        await self.run.write(ItemRecord(self.item.key, "training", Stage.ADDING,
+                                        self.item.cost_cents, tag=self.item.tag,
+                                        sent_at=time.time()))
+        self.run.crash("training")
 
 
 def _tier(run: Run) -> str:
