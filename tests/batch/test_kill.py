@@ -28,7 +28,9 @@ from phota_async.emulator import sample_photo
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 
-SCALE = "6000"  # a training takes 0.2 s, an image job about 10 ms
+# At x600 an image job takes about 90 ms, and a training (120 emulated seconds) 0.2 s: each
+# phase of a run is long enough to be killed in.
+SCALE, TRAINING_SECONDS = "600", "120"
 TARGET = Path(__file__).with_name("kill_target.py")
 PEOPLE, STYLES = 3, ("studio", "outdoor", "office")
 # (phase, N): kill at the Nth checkpoint of that phase in the run (see phota_async.batch._crash),
@@ -40,6 +42,8 @@ KILL_POINTS = [
     ("wait", 1), ("wait", 3), ("wait", 2),
     ("save", 1), ("save", 2), ("save", 3), ("save", 4), ("save", 6), ("save", 9),
 ]
+# Then killed from outside at random moments (once an item has ended in the run), while more
+# than three items are left undone.
 RANDOM_KILLS = 4
 # Checkpoints a run surely passes, per phase, for an item at each journal stage (None: none).
 SURE = {
@@ -55,7 +59,8 @@ SURE = {
 def emulator(tmp_path: Path, *options: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """``python -m phota_async.emulator`` on a free port, writing ``ledger.jsonl``."""
     command = [sys.executable, "-m", "phota_async.emulator", "--port", "0", "--time-scale",
-               SCALE, "--ledger", str(tmp_path / "ledger.jsonl"), *options]
+               SCALE, "--training-seconds", TRAINING_SECONDS,
+               "--ledger", str(tmp_path / "ledger.jsonl"), *options]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
@@ -77,8 +82,9 @@ def people_folder(tmp_path: Path) -> Path:
 
 
 def run_batch(url: str, tmp_path: Path, *, crash: str | None = None,
-              kill_after: float | None = None) -> int:
-    """One run of the batch in a subprocess; its exit code (-9 when killed)."""
+              kill_after_items: int | None = None) -> int:
+    """One run of the batch in a subprocess; its exit code (-9 when killed). With
+    ``kill_after_items``, SIGKILL once that many items have ended in this run."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTA_")}
     if crash:
         env["PHOTA_BATCH_CRASH_AT"] = crash
@@ -86,11 +92,12 @@ def run_batch(url: str, tmp_path: Path, *, crash: str | None = None,
                SCALE]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    if kill_after is not None:
-        try:
-            process.wait(timeout=kill_after)
-        except subprocess.TimeoutExpired:
-            process.send_signal(signal.SIGKILL)
+    if kill_after_items is not None:
+        assert process.stdout is not None
+        ended = 0
+        while ended < kill_after_items and (line := process.stdout.readline()):
+            ended += not json.loads(line)["resumed"]
+        process.send_signal(signal.SIGKILL)
     out, err = process.communicate(timeout=120)
     if process.returncode not in (0, -signal.SIGKILL):
         raise AssertionError(f"the batch ended {process.returncode}:\n{out}\n{err[-3000:]}")
@@ -137,6 +144,12 @@ def stages(tmp_path: Path) -> dict[str, str]:
     return {body["key"]: body["stage"] for body in bodies}
 
 
+def undone(tmp_path: Path) -> int:
+    """Items not finished yet: people not READY, images not saved."""
+    done = list(stages(tmp_path).values())
+    return PEOPLE * (1 + len(STYLES)) - done.count("ready") - done.count("saved")
+
+
 def sure_checkpoints(tmp_path: Path, phase: str) -> int:
     """How many checkpoints of ``phase`` the next run passes for certain, from the journal."""
     journal = stages(tmp_path)
@@ -150,17 +163,20 @@ def test_killed_at_every_step_and_rerun_bills_each_item_once(tmp_path: Path) -> 
     rng = random.Random(11)
     kills: collections.Counter[str] = collections.Counter()
     with emulator(tmp_path) as (url, _):
+        runs = 0
         for phase, n in KILL_POINTS:
             sure = sure_checkpoints(tmp_path, phase)
-            if sure and run_batch(url, tmp_path, crash=f"{phase}:{min(n, sure)}") != 0:
-                kills[phase] += 1
+            if sure:
+                runs += 1
+                kills[phase] += run_batch(url, tmp_path, crash=f"{phase}:{min(n, sure)}") != 0
         for _ in range(RANDOM_KILLS):
-            if run_batch(url, tmp_path, kill_after=rng.uniform(0.3, 0.9)) != 0:
-                kills["random"] += 1
-        reruns = finish(url, tmp_path)
+            if undone(tmp_path) > 3:
+                runs += 1
+                kills["random"] += run_batch(url, tmp_path,
+                                             kill_after_items=rng.randint(1, 2)) != 0
+        runs += finish(url, tmp_path)
     charges = billed(tmp_path)
-    print(f"\nkills per phase: {dict(kills)}; runs: {len(KILL_POINTS) + RANDOM_KILLS + reruns}; "
-          f"ledger: {dict(charges)}")
+    print(f"\nkills per phase: {dict(kills)}; runs: {runs}; ledger: {dict(charges)}")
     assert sum(kills.values()) - kills["random"] >= 20
     assert all(kills[phase] >= 2 for phase in ("upload", "training", "submit", "wait", "save"))
     assert (charges["training"], charges["image"], charges["refund"]) == (3, 9, 0)
