@@ -12,6 +12,7 @@ The package is grouped by layer. Each layer imports only the layers below it (ch
 ``tests/test_architecture.py``), and the emulator shares no code with the SDK:
 
     cli, demo           the ``phota`` command and the demo helpers
+    batch/              the journaled batch runner (public as ``phota_async.batch``)
     _client             AsyncPhota: builds the layers below and owns their lifetime
     resources/          one module per endpoint family (images, profiles, jobs, webhooks)
     _jobs/              job handles, the poll scheduler and cadence, waiting, results
@@ -45,6 +46,7 @@ from ._exceptions import (
     JobError,
     JobFailedError,
     JobTimeoutError,
+    JournalError,
     MissingAPIKeyError,
     NotFoundError,
     PhotaError,
@@ -64,7 +66,7 @@ from ._jobs.handles import Job, TrainingJob
 from ._jobs.results import ImageResult
 from ._jobs.waiting import as_completed, gather
 from ._photos.inputs import ImageInput
-from ._photos.report import PhotoCheck, PhotoIssue, PhotoReport
+from ._photos.report import PhotoCheck, PhotoIssue, PhotoPolicy, PhotoReport
 from ._photos.s3 import S3Uploader
 from ._photos.upload import UploadProgress
 from ._photos.uploaders import EmulatorBucketUploader, PresignedPutUploader, Uploader
@@ -87,6 +89,20 @@ from ._wire.models import (
     Profile,
     ProfileSummary,
 )
+from .batch import (
+    Batch,
+    BatchProgress,
+    CostEstimate,
+    HeadshotPlan,
+    ImageTask,
+    ItemResult,
+    Journal,
+    Person,
+    SqliteJournal,
+    Style,
+    estimate_cost,
+    find_people,
+)
 from .resources.webhooks import signature_matches
 
 __version__ = "0.1.0"
@@ -102,31 +118,41 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BaseModel",
+    "Batch",
+    "BatchProgress",
     "ContentModerationError",
     "Coordination",
     "CoordinationError",
+    "CostEstimate",
     "DeletedProfile",
     "EmulatorBucketUploader",
     "ErrorInfo",
     "EventHook",
+    "HeadshotPlan",
     "ImageInput",
     "ImageResult",
+    "ImageTask",
     "InProcessCoordination",
     "InsufficientCreditError",
     "InvalidInputError",
+    "ItemResult",
     "Job",
     "JobError",
     "JobFailedError",
     "JobSnapshot",
     "JobState",
     "JobTimeoutError",
+    "Journal",
+    "JournalError",
     "KnownSubjects",
     "MissingAPIKeyError",
     "NotFoundError",
     "OutputFormat",
+    "Person",
     "PhotaError",
     "PhotoCheck",
     "PhotoIssue",
+    "PhotoPolicy",
     "PhotoReport",
     "PollConfig",
     "PresignedPutUploader",
@@ -142,7 +168,9 @@ __all__ = [
     "RetryPolicy",
     "S3Uploader",
     "ServerError",
+    "SqliteJournal",
     "StorageError",
+    "Style",
     "TrainingFailedError",
     "TrainingJob",
     "TrainingTier",
@@ -153,6 +181,8 @@ __all__ = [
     "WebhookVerificationError",
     "__version__",
     "as_completed",
+    "estimate_cost",
+    "find_people",
     "gather",
     "signature_matches",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import warnings
@@ -87,6 +88,8 @@ class AsyncPhota:
         )
         self._coord = Member(coordination or InProcessCoordination())
         self._limiter = AdaptiveLimiter(max_concurrency, rate=rate_limit, shared=self._coord)
+        self._fingerprint = hashlib.sha256(  # no local holds the key with the URL
+            f"phota-account\0{self._transport.base_url}\0{key}".encode()).hexdigest()[:32]
         self._requester = Requester(
             self._transport, limiter=self._limiter, policy=retry or RetryPolicy(),
             timeout=timeout, hook=on_event, rng=random.Random(seed),
@@ -119,6 +122,12 @@ class AsyncPhota:
     def base_url(self) -> str:
         """The API's base URL (ends with a slash)."""
         return self._transport.base_url
+
+    @property
+    def account_fingerprint(self) -> str:
+        """A hash of the base URL and the API key: tells accounts apart (a batch journal keeps
+        it to refuse another account's work) without revealing the key."""
+        return self._fingerprint
 
     @property
     def limiter(self) -> AdaptiveLimiter:

@@ -129,3 +129,12 @@ S3_REGION_ENV: Final = "PHOTA_S3_REGION"
 HEADSHOT_DEFAULT_PRESETS: Final = ("studio", "outdoor", "office")
 HEADSHOT_IMAGES_PER_STYLE: Final = 2
 HEADSHOT_JOURNAL_NAME: Final = "headshots.journal"
+
+# --- Batches ------------------------------------------------------------------
+BATCH_CONCURRENCY: Final = 8  # submits (and trainings being uploaded) at once
+BATCH_DOWNLOAD_CONCURRENCY: Final = 8  # items being downloaded and saved at once
+BATCH_NAME_MAX_LENGTH: Final = 64  # a person's or a style's name
+BATCH_JOURNAL_NAME: Final = "phota-journal.sqlite"  # beside the outputs, by default
+# After a crash with a profiles/add maybe in flight, wait this long (since it was sent) before
+# concluding from the tag's listing that it never reached the server.
+BATCH_ADD_SETTLE: Final = 20.0

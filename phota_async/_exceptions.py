@@ -24,6 +24,7 @@ All of them derive from :class:`PhotaError`::
     ├── StorageError                  one upload of a profile photo failed (.transient)
     ├── UploadError                   some photos were not uploaded; nothing was paid
     ├── CoordinationError             the shared coordination (Redis) cannot be used
+    ├── JournalError                  a batch journal cannot be used (corrupt, busy, another batch)
     └── WebhookVerificationError      a callback whose signature does not verify
 
 API errors carry ``request_id`` and, where a retry was refused because the request may already
@@ -51,6 +52,7 @@ __all__ = [
     "JobError",
     "JobFailedError",
     "JobTimeoutError",
+    "JournalError",
     "MissingAPIKeyError",
     "NotFoundError",
     "PhotaError",
@@ -270,6 +272,16 @@ class UploadError(PhotaError):
         lines = [f"photos[{index}]: {reason}" for index, reason in self.failed.items()]
         super().__init__(f"{len(failed)} of {len(failed) + len(uploaded)} photo upload(s) "
                          "failed; nothing was sent to profiles/add\n" + "\n".join(lines))
+
+
+class JournalError(PhotaError):
+    """A batch journal cannot be used: unreadable or corrupt, in use by another process, or
+    written for another batch or account. ``path`` names it. Nothing was sent: the journal is
+    never silently started over, since that would pay again for work it records."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class WebhookVerificationError(PhotaError):

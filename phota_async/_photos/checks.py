@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import anyio
 import anyio.to_thread
+import attrs
 
 from .. import _constants as C
 from .._concurrency import map_concurrently
@@ -27,7 +28,7 @@ from .._wire.enums import TrainingTier
 from .._wire.validation import enum_value, photo_count_problem
 from .examine import Outcome, PreparedPhoto, examine, source_name
 from .inputs import ImageInput, image_list, is_url
-from .report import PhotoCheck, PhotoIssue, PhotoReport
+from .report import PhotoCheck, PhotoIssue, PhotoPolicy, PhotoReport
 
 __all__ = ["check_photos", "default_photo_workers", "prepare_photos"]
 
@@ -45,9 +46,19 @@ def _names(checks: Sequence[PhotoCheck]) -> str:
     return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
 
 
-def _count_issue(count: int, tier: TrainingTier) -> PhotoIssue | None:
-    problem = photo_count_problem(count, tier)
+def _count_issue(count: int, tier: TrainingTier, usable: bool) -> PhotoIssue | None:
+    problem = photo_count_problem(count, tier, usable=usable)
     return PhotoIssue("error", "count", problem) if problem else None
+
+
+def _left_out(outcome: Outcome) -> Outcome:
+    """Under ``mode="warn"``: a photo with an error of its own is left out, told as a warning."""
+    check = outcome.check
+    issues = tuple(
+        PhotoIssue("warning", i.code, f"left out: {i.message}", i.indexes)
+        if i.level == "error" else i for i in check.issues
+    )
+    return attrs.evolve(outcome, check=attrs.evolve(check, issues=issues))
 
 
 def _exact_groups(outcomes: Sequence[Outcome], photos: Sequence[object]) -> list[list[int]]:
@@ -83,21 +94,27 @@ def _near_groups(outcomes: Sequence[Outcome], skip: set[int]) -> list[list[int]]
 
 
 def _set_issues(
-    outcomes: Sequence[Outcome], photos: Sequence[object], tier: TrainingTier
-) -> tuple[PhotoIssue, ...]:
+    outcomes: Sequence[Outcome], photos: Sequence[object], tier: TrainingTier, strict: bool
+) -> tuple[tuple[PhotoIssue, ...], set[int]]:
+    """The issues of the set as a whole, and (under ``mode="warn"``) the photos left out."""
     checks = [o.check for o in outcomes]
-    issues = [issue for issue in [_count_issue(len(outcomes), tier)] if issue]
+    unusable = set() if strict else {o.check.index for o in outcomes if o.check.status == "error"}
+    issues: list[PhotoIssue] = []
     copies: set[int] = set()
     for group in _exact_groups(outcomes, photos):
         copies.update(group[1:])
-        issues.append(PhotoIssue("error", "duplicate",
-                                 f"{_names([checks[i] for i in group])} are the same photo; "
-                                 "keep one", tuple(group)))
+        names = _names([checks[i] for i in group])
+        issues.append(
+            PhotoIssue("error", "duplicate", f"{names} are the same photo; keep one", tuple(group))
+            if strict else PhotoIssue("warning", "duplicate", f"{names} are the same photo; "
+                                      f"only {checks[group[0]].label} is used", tuple(group)))
     for group in _near_groups(outcomes, copies):
         issues.append(PhotoIssue("warning", "near_duplicate",
                                  f"{_names([checks[i] for i in group])} look almost the same; "
                                  "varied photos train better", tuple(group)))
-    return tuple(issues)
+    left_out = set() if strict else unusable | copies
+    count = _count_issue(len(outcomes) - len(left_out), tier, usable=not strict)
+    return (count, *issues) if count else tuple(issues), left_out
 
 
 async def _run(
@@ -106,9 +123,12 @@ async def _run(
     prepare: bool,
     max_workers: int | None,
     limiter: anyio.CapacityLimiter | None,
+    policy: PhotoPolicy | None,
 ) -> tuple[PhotoReport, list[PreparedPhoto]]:
     photos = image_list(photos, "photos")
     tier = enum_value(tier, TrainingTier, "tier")
+    policy = policy or PhotoPolicy()
+    strict = policy.mode == "strict"
     limiter = limiter or anyio.CapacityLimiter(max_workers or default_photo_workers())
 
     async def one(index: int) -> Outcome:
@@ -119,12 +139,15 @@ async def _run(
             return Outcome(PhotoCheck(index, source, remote=True), prepared=prepared)
         # examine() never raises for a bad photo: it reports it.
         return await anyio.to_thread.run_sync(
-            examine, index, source, photo, prepare, limiter=limiter
+            examine, index, source, photo, prepare, policy.min_side, limiter=limiter
         )
 
     done = await map_concurrently(one, len(photos))
-    report = PhotoReport(tier, tuple(o.check for o in done), _set_issues(done, photos, tier))
-    return report, [o.prepared for o in done if o.prepared is not None]
+    set_issues, left_out = _set_issues(done, photos, tier, strict)
+    checks = tuple((o if strict else _left_out(o)).check for o in done)
+    prepared = [o.prepared for o in done
+                if o.prepared is not None and o.check.index not in left_out]
+    return PhotoReport(tier, checks, set_issues), prepared
 
 
 async def check_photos(
@@ -133,15 +156,18 @@ async def check_photos(
     *,
     max_workers: int | None = None,
     limiter: anyio.CapacityLimiter | None = None,
+    policy: PhotoPolicy | None = None,
 ) -> PhotoReport:
     """Check a training photo set for ``tier``; bad photos go into the report, never raise.
 
     Each local photo is read and decoded once in a worker thread, at most ``max_workers`` at a
     time (default :func:`default_photo_workers`), or under a ``limiter`` shared across calls.
-    URLs are passed through unchecked. Raises :class:`InvalidInputError` only for a bad argument
-    (a tier that does not exist, a lone photo instead of a list).
+    URLs are passed through unchecked. ``policy`` (a :class:`PhotoPolicy`) sets the floor on
+    a photo's size and whether errors refuse the set (strict) or leave photos out (warn).
+    Raises :class:`InvalidInputError` only for a bad argument (a tier that does not exist, a
+    lone photo instead of a list).
     """
-    report, _ = await _run(photos, tier, False, max_workers, limiter)
+    report, _ = await _run(photos, tier, False, max_workers, limiter, policy)
     return report
 
 
@@ -151,13 +177,15 @@ async def prepare_photos(
     *,
     max_workers: int | None = None,
     limiter: anyio.CapacityLimiter | None = None,
+    policy: PhotoPolicy | None = None,
 ) -> tuple[PhotoReport, list[PreparedPhoto]]:
     """Check and ready a photo set in one read and decode of each photo.
 
     Returns the report and, in input order, a :class:`PreparedPhoto` for each photo without an
     error of its own (set-level errors such as the count are only in the report): EXIF
     orientation applied, long side at most 4096 px, the original bytes when nothing changed,
-    otherwise re-encoded in the same format (JPEG for HEIC). Call :func:`raise_for_report`
+    otherwise re-encoded in the same format (JPEG for HEIC); under ``PhotoPolicy(mode="warn")``
+    the photos left out are not among them. Call :func:`raise_for_report`
     before uploading anything.
     """
-    return await _run(photos, tier, True, max_workers, limiter)
+    return await _run(photos, tier, True, max_workers, limiter, policy)

@@ -99,8 +99,11 @@ def _prepare(
                          width, height)
 
 
-def examine(index: int, source: str, photo: object, prepare: bool) -> Outcome:
-    """Read, check and (when ``prepare``) ready one photo. Runs in a worker thread."""
+def examine(
+    index: int, source: str, photo: object, prepare: bool, min_side: int = C.PHOTO_MIN_SIDE
+) -> Outcome:
+    """Read, check and (when ``prepare``) ready one photo; a short side under ``min_side`` is an
+    error. Runs in a worker thread."""
     fmt = None
     try:
         data = load_image(photo)
@@ -108,7 +111,7 @@ def examine(index: int, source: str, photo: object, prepare: bool) -> Outcome:
         if fmt is None:
             raise Refused("not_an_image", "is not a JPEG, PNG, WebP or HEIC/HEIF image "
                                            "(checked by its content, whatever its name)")
-        return _examine_image(index, source, data, fmt, prepare)
+        return _examine_image(index, source, data, fmt, prepare, min_side)
     except Refused as refused:
         code, message = refused.code, refused.message
         if refused.allowed:
@@ -119,14 +122,16 @@ def examine(index: int, source: str, photo: object, prepare: bool) -> Outcome:
     return Outcome(PhotoCheck(index, source, fmt, issues=(issue,)))
 
 
-def _examine_image(index: int, source: str, data: bytes, fmt: str, prepare: bool) -> Outcome:
+def _examine_image(
+    index: int, source: str, data: bytes, fmt: str, prepare: bool, min_side: int
+) -> Outcome:
     decode_side = C.PHOTO_MAX_SIDE if prepare else C.PHOTO_CHECK_DECODE_SIDE
     image, (stored_w, stored_h) = decode(data, fmt, decode_side)
     try:
         orientation = image.getexif().get(_ORIENTATION_TAG, 1)
         swapped = orientation in _SWAPPED_ORIENTATIONS
         width, height = (stored_h, stored_w) if swapped else (stored_w, stored_h)
-        issues = _photo_issues(index, image, fmt, width, height)
+        issues = _photo_issues(index, image, fmt, width, height, min_side)
         check = PhotoCheck(index, source, fmt, width, height, issues)
         if check.status == "error":
             return Outcome(check)
@@ -145,15 +150,15 @@ def _examine_image(index: int, source: str, data: bytes, fmt: str, prepare: bool
 
 
 def _photo_issues(
-    index: int, image: Image.Image, fmt: str, width: int, height: int
+    index: int, image: Image.Image, fmt: str, width: int, height: int, min_side: int
 ) -> tuple[PhotoIssue, ...]:
     """Size (as displayed) and animation issues of one decoded photo."""
     short = min(width, height)
     issues = []
-    if short < C.PHOTO_MIN_SIDE:
+    if short < min_side:
         issues.append(PhotoIssue("error", "too_small",
                                  f"too small: {width}x{height} px; the short side must be at "
-                                 f"least {C.PHOTO_MIN_SIDE} px", (index,)))
+                                 f"least {min_side} px", (index,)))
     elif short < C.PHOTO_GOOD_SIDE:
         issues.append(PhotoIssue("warning", "low_resolution",
                                  f"low resolution: {width}x{height} px; {C.PHOTO_GOOD_SIDE} px "

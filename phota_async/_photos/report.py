@@ -11,15 +11,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from attrs import frozen
+from attrs import field, frozen, validators
 
+from .. import _constants as C
 from .._exceptions import InvalidInputError
 from .._wire.enums import TrainingTier
 
-__all__ = ["PhotoCheck", "PhotoIssue", "PhotoReport", "raise_for_report"]
+__all__ = ["PhotoCheck", "PhotoIssue", "PhotoPolicy", "PhotoReport", "raise_for_report"]
 
 Level = Literal["warning", "error"]
 Status = Literal["ok", "warning", "error"]
+PolicyMode = Literal["strict", "warn"]
+
+
+@frozen
+class PhotoPolicy:
+    """How the pre-flight treats problems.
+
+    ``mode="strict"`` (the default) refuses a set with any error. ``mode="warn"`` goes on with
+    warnings only: a photo that cannot be used (unreadable, not an image, under the floor) and
+    the extra copies of a duplicate are left out, each with a warning, and the set is refused
+    only when too few usable photos remain for the tier. ``min_side`` is the floor on a photo's
+    short side (256 px): it is this SDK's judgement, not a rule of the server, so lower it
+    knowingly (small photos train a weaker likeness; under 1024 px is always warned about).
+    """
+
+    mode: PolicyMode = field(default="strict", validator=validators.in_(("strict", "warn")))
+    min_side: int = field(default=C.PHOTO_MIN_SIDE, validator=[
+        validators.instance_of(int), validators.ge(1), validators.le(C.PHOTO_GOOD_SIDE)])
 
 
 @frozen

@@ -173,13 +173,15 @@ def tag(value: object) -> str | None:
     return value
 
 
-def photo_count_problem(count: int, tier: TrainingTier) -> str | None:
-    """Why ``count`` photos do not suit training ``tier`` (``C.TIER_PHOTOS``), or None."""
+def photo_count_problem(count: int, tier: TrainingTier, *, usable: bool = False) -> str | None:
+    """Why ``count`` photos (``usable``: those left after leaving bad ones out) do not suit
+    training ``tier`` (``C.TIER_PHOTOS``), or None."""
     low, high = C.TIER_PHOTOS[tier.value]
     if low <= count <= high:
         return None
     ranges = ", ".join(f"{name}: {a}..{b}" for name, (a, b) in C.TIER_PHOTOS.items())
-    return f"got {count} photo(s); training tier {tier.value!r} takes {low}..{high} ({ranges})"
+    what = f"{count} usable photo(s) left" if usable else f"got {count} photo(s)"
+    return f"{what}; training tier {tier.value!r} takes {low}..{high} ({ranges})"
 
 
 def photo_count(count: int, tier: TrainingTier) -> None:

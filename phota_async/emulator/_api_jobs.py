@@ -13,6 +13,8 @@ async def get_job(request: web.Request) -> web.Response:
     job = ctx.store.jobs.get(request.match_info["job_id"])
     if job is None:
         raise not_found("Job not found")
+    if ctx.settings.refresh_expired_urls:
+        ctx.jobs.refresh_expired_urls(job)
     headers = ctx.dialect.poll_headers(job, ctx.clock)
     return web.json_response(ctx.dialect.job_object(job, ctx.clock), headers=headers)
 

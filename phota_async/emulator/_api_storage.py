@@ -45,7 +45,7 @@ async def file_get(request: web.Request) -> web.Response:
     blob = ctx.files.get(request.match_info["name"])
     if blob is None:
         raise not_found("No such file")
-    if blob.expires_at is not None and ctx.clock.now() > blob.expires_at:
+    if blob.expired(ctx.clock.now()):
         raise ApiError(403, "This download URL has expired", type="URL_EXPIRED")
     return web.Response(body=blob.data, content_type=blob.content_type)
 

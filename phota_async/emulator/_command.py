@@ -65,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     add("--callback-delay", type=float, default=0.0, help="real seconds before each callback")
     add("--drop-callbacks", action="store_true")
     add("--access-log", action="store_true")
+    add("--ledger", metavar="FILE", default=None,
+        help="append every charge and refund to FILE as a JSON line (flushed at once)")
+    add("--refresh-expired-urls", action="store_true",
+        help="GET /jobs/{id} signs expired download URLs again (SIGUSR1 expires them all now)")
     return parser
 
 
@@ -83,6 +87,8 @@ def build_emulator(args: argparse.Namespace) -> PhotaEmulator:
         ),
         seed=args.seed,
         access_log=args.access_log,
+        ledger_path=args.ledger,
+        refresh_expired_urls=args.refresh_expired_urls,
     )
     if args.latency:
         emulator.inject("*", latency=args.latency)
@@ -101,16 +107,26 @@ async def _serve(args: argparse.Namespace) -> None:
         print(f"Phota emulator at {emulator.url}", flush=True)
         print(f"API key: {emulator.api_key}", flush=True)
         print(f"Bucket: {emulator.bucket_url}    (Ctrl-C to stop)", flush=True)
-        await _until_terminated()
+        await _until_terminated(emulator)
 
 
-async def _until_terminated() -> None:
-    """Until SIGTERM (a process manager stopping us) or cancellation (Ctrl-C)."""
+def _expire_urls(emulator: PhotaEmulator) -> None:
+    print(f"expired {emulator.expire_download_urls()} download URL(s)", flush=True)
+
+
+async def _until_terminated(emulator: PhotaEmulator) -> None:
+    """Until SIGTERM (a process manager stopping us) or cancellation (Ctrl-C). SIGUSR1 expires
+    every download URL handed out so far (to test clients that resume a day later)."""
     loop, stop = asyncio.get_running_loop(), asyncio.Event()
+    handlers = {signal.SIGTERM: stop.set}
+    if hasattr(signal, "SIGUSR1"):
+        handlers[signal.SIGUSR1] = lambda: _expire_urls(emulator)
     with contextlib.suppress(NotImplementedError):  # Windows loops take no signal handlers
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        for signum, handler in handlers.items():
+            loop.add_signal_handler(signum, handler)
     try:
         await stop.wait()
     finally:
         with contextlib.suppress(NotImplementedError):
-            loop.remove_signal_handler(signal.SIGTERM)
+            for signum in handlers:
+                loop.remove_signal_handler(signum)

@@ -32,6 +32,7 @@ class Settings:
     training_seconds: float
     fetch_timeout: float
     record_requests: bool
+    refresh_expired_urls: bool = False
 
 
 @attrs.define(eq=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import types
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -38,7 +39,10 @@ class PhotaEmulator:
     Use `async with PhotaEmulator() as emu:` (or `await emu.start()` / `await emu.close()`), then
     point the SDK at `emu.url` with `emu.api_key`. Durations are emulated seconds, run
     `time_scale` times faster than real ones; `record_requests=False` keeps long benchmarks from
-    holding every request body in memory.
+    holding every request body in memory. `ledger_path` appends every charge and refund to a file
+    as one JSON line, flushed at once. `refresh_expired_urls` makes `GET /jobs/{id}` sign a
+    finished job's expired download URLs again (the default keeps the first ones, which answer
+    403 `URL_EXPIRED` once 24 emulated hours have passed, or after `expire_download_urls()`).
     """
 
     def __init__(
@@ -59,6 +63,8 @@ class PhotaEmulator:
         fetch_timeout: float = 5.0,
         record_requests: bool = True,
         access_log: bool = False,
+        ledger_path: str | os.PathLike[str] | None = None,
+        refresh_expired_urls: bool = False,
     ) -> None:
         if not api_keys:
             raise ValueError("api_keys must hold at least one key")
@@ -71,17 +77,20 @@ class PhotaEmulator:
             training_seconds=training_seconds,
             fetch_timeout=fetch_timeout,
             record_requests=record_requests,
+            refresh_expired_urls=refresh_expired_urls,
         )
         self._ctx = Context.build(settings, ScaledClock(time_scale), Ledger(credit), seed)
         self._host = host
         self._port = port
         self._access_log = access_log
+        self._ledger_path = ledger_path
         self._runner: web.AppRunner | None = None
         self._origin: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> PhotaEmulator:
+        self._open_ledger()
         runner = web.AppRunner(
             build_app(self._ctx),
             shutdown_timeout=_SHUTDOWN_SECONDS,
@@ -94,12 +103,20 @@ class PhotaEmulator:
         self._origin = f"http://{_url_host(self._host)}:{runner.addresses[0][1]}"
         return self
 
+    def _open_ledger(self) -> None:
+        # A few bytes per charge, flushed at once: not worth a worker thread.
+        if self._ledger_path is not None and self._ctx.ledger.sink is None:
+            self._ctx.ledger.sink = open(self._ledger_path, "a", encoding="utf-8")  # noqa: SIM115
+
     async def close(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
         await self._ctx.tasks.aclose()
         await self._ctx.outbound.close()
+        if self._ctx.ledger.sink is not None:
+            self._ctx.ledger.sink.close()
+            self._ctx.ledger.sink = None
 
     async def __aenter__(self) -> PhotaEmulator:
         return await self.start()
@@ -235,6 +252,10 @@ class PhotaEmulator:
     def fail_job(self, job_id: str, reason: str) -> None:
         """Make a pending job fail now (refunded; its callback is sent)."""
         self._ctx.jobs.fail(self._ctx.store.jobs[job_id], reason)
+
+    def expire_download_urls(self) -> int:
+        """Make every download URL handed out so far expired now; how many there were."""
+        return self._ctx.files.expire_all(self._ctx.clock.now())
 
     def deactivate_profile(self, profile_id: str) -> None:
         self._ctx.training.stop(self._ctx.store.profiles[profile_id], "INACTIVE")

@@ -1,6 +1,14 @@
-"""What the emulator would have billed: reservations, training fees and refunds."""
+"""What the emulator would have billed: reservations, training fees and refunds.
+
+With a sink (``PhotaEmulator(ledger_path=...)``, ``phota emulator --ledger FILE``) every charge and
+refund is also appended to a file as one JSON line and flushed at once, so that a test or a user
+can check billing from outside the emulator's process while clients are killed and restarted.
+"""
 
 from __future__ import annotations
+
+import json
+from typing import TextIO
 
 import attrs
 
@@ -22,12 +30,25 @@ class Charge:
     path: str = ""
 
 
+def ledger_line(charge: Charge, *, refund: bool, kind: str) -> str:
+    """The JSON line of a charge (or of its refund) in a ledger file."""
+    return json.dumps({
+        "kind": kind,
+        "ref": charge.job_id or charge.profile_id,
+        "amount": charge.amount,
+        "client_request_id": charge.client_request_id,
+        "refund": refund,
+        "path": charge.path,
+    }, separators=(",", ":"))
+
+
 @attrs.define
 class Ledger:
     """The account's charges against an optional prepaid credit (None: unlimited)."""
 
     credit: float | None = None
     charges: list[Charge] = attrs.Factory(list)
+    sink: TextIO | None = None
 
     @property
     def total(self) -> float:
@@ -43,7 +64,15 @@ class Ledger:
         if remaining is not None and charge.amount > remaining + _EPSILON:
             raise insufficient_credit()
         self.charges.append(charge)
+        self._write(charge, refund=False, kind=charge.kind)
         return charge
 
     def refund(self, charge: Charge) -> None:
-        self.charges.append(attrs.evolve(charge, kind="refund", amount=-charge.amount))
+        refund = attrs.evolve(charge, kind="refund", amount=-charge.amount)
+        self.charges.append(refund)
+        self._write(refund, refund=True, kind=charge.kind)
+
+    def _write(self, charge: Charge, *, refund: bool, kind: str) -> None:
+        if self.sink is not None:
+            self.sink.write(ledger_line(charge, refund=refund, kind=kind) + "\n")
+            self.sink.flush()

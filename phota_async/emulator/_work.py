@@ -8,6 +8,8 @@ import json
 import secrets
 from collections.abc import Callable, Mapping
 
+import attrs
+
 from . import _pictures as _images
 from . import _pricing
 from ._callbacks import CallbackSender
@@ -144,6 +146,20 @@ class JobRunner:
             return JobResult(tuple(images), (), counts)
         urls = tuple(self._publish(image, fmt, origin) for image in images)
         return JobResult((), urls, counts)
+
+    def refresh_expired_urls(self, job: JobRecord) -> None:
+        """Sign the job's expired download URLs again, as a server that signs on each read."""
+        if job.result is None or not job.result.download_urls:
+            return
+        urls = tuple(self._fresh(url, job.origin) for url in job.result.download_urls)
+        job.result = attrs.evolve(job.result, download_urls=urls)
+
+    def _fresh(self, url: str, origin: str) -> str:
+        name = url.rsplit("/", 1)[-1]
+        blob = self._files.get(name)
+        if blob is None or not blob.expired(self._clock.now()):
+            return url
+        return self._publish(blob.data, name.rsplit(".", 1)[-1], origin)
 
     def _publish(self, image: bytes, fmt: str, origin: str) -> str:
         name = f"{secrets.token_urlsafe(24)}.{fmt}"

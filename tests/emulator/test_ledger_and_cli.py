@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -81,3 +83,55 @@ async def test_start_and_close_without_context_manager() -> None:
     with pytest.raises(aiohttp.ClientConnectionError):
         async with aiohttp.ClientSession() as session:
             await session.get(emu.url + "/webhook-secret")
+
+
+async def test_ledger_file_gets_a_line_per_charge_and_refund(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+    async with (
+        PhotaEmulator(ledger_path=path, time_scale=6000) as emu,
+        aiohttp.ClientSession() as session,
+    ):
+        api = Api(emu, session)
+        body = {"prompt": "x [fail]", "async": True, "response_mode": "urls",
+                "client_request_id": "crid-1"}
+        status, handle = await api.post("/generate", body)
+        assert status == 202
+        await api.poll(f"/jobs/{handle['job_id']}", lambda job: job["status"] == "failed")
+        lines = [json.loads(line) for line in path.read_text().splitlines()]
+        # Written and flushed while the emulator still runs: readable from another process.
+        assert lines == [
+            {"kind": "image", "ref": handle["job_id"], "amount": 0.09,
+             "client_request_id": "crid-1", "refund": False, "path": "/generate"},
+            {"kind": "image", "ref": handle["job_id"], "amount": -0.09,
+             "client_request_id": "crid-1", "refund": True, "path": "/generate"},
+        ]
+
+
+@pytest.mark.parametrize("refresh", [False, True])
+async def test_expired_download_urls_answer_403_and_can_be_signed_again(refresh: bool) -> None:
+    async with (
+        PhotaEmulator(time_scale=6000, refresh_expired_urls=refresh) as emu,
+        aiohttp.ClientSession() as session,
+    ):
+        api = Api(emu, session)
+        body = {"prompt": "x", "async": True, "response_mode": "urls"}
+        _, handle = await api.post("/generate", body)
+        job = await api.poll(f"/jobs/{handle['job_id']}",
+                             lambda job: job["status"] == "completed")
+        url = job["download_urls"][0]
+        assert (await api.get(url, headers={}))[0] == 200
+        assert emu.expire_download_urls() == 1
+        status, error = await api.get(url, headers={})
+        assert (status, error["type"]) == (403, "URL_EXPIRED")
+        again = (await api.get(f"/jobs/{handle['job_id']}"))[1]["download_urls"][0]
+        assert (again != url) is refresh
+        assert (await api.get(again, headers={}))[0] == (200 if refresh else 403)
+
+
+async def test_cli_writes_the_ledger_file(tmp_path: Path) -> None:
+    argv = ["--port", "0", "--ledger", str(tmp_path / "l.jsonl"), "--refresh-expired-urls"]
+    emu = _cli.build_emulator(_cli._parser().parse_args(argv))
+    async with emu, aiohttp.ClientSession() as session:
+        api = Api(emu, session)
+        await api.post("/generate", {"prompt": "x", "num_output_images": 2})
+    assert json.loads((tmp_path / "l.jsonl").read_text())["amount"] == 0.18
