@@ -62,8 +62,22 @@ __all__ = [
 ]
 
 
+def _rebuild(cls: type[PhotaError], args: tuple[Any, ...]) -> PhotaError:
+    error = cls.__new__(cls)  # no __init__: the attributes come back as the pickled state
+    error.args = args  # set here: OSError's __new__ (JobTimeoutError) ignores its arguments
+    return error
+
+
 class PhotaError(Exception):
-    """Root of every error raised by phota_async."""
+    """Root of every error raised by phota_async.
+
+    Every error pickles and copies with its attributes (for multiprocessing, Celery, arq).
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default reduction calls ``cls(*args)``, which cannot pass the keyword-only
+        # attributes most subclasses require: rebuild from ``args``, then restore ``__dict__``.
+        return _rebuild, (type(self), self.args), self.__dict__
 
 
 class MissingAPIKeyError(PhotaError):
