@@ -31,6 +31,7 @@ from ._client import AsyncPhota
 from ._exceptions import (
     APIConnectionError,
     APIError,
+    APIResponseError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
@@ -90,6 +91,7 @@ __version__ = "0.1.0"
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "APIResponseError",
     "APIStatusError",
     "APITimeoutError",
     "AdaptiveLimiter",

@@ -26,6 +26,10 @@ SYNC_IMAGE_TIMEOUT: Final = 660.0
 DEFAULT_DOWNLOAD_CONCURRENCY: Final = 8
 DOWNLOAD_CHUNK_SIZE: Final = 64 * 1024
 
+# --- Answers (each a client option; see AsyncPhota) ---------------------------
+# JSON answers nest a few levels; anything deeper is hostile and refused before use.
+MAX_JSON_DEPTH: Final = 64
+
 # --- Retries ---------------------------------------------------------------
 DEFAULT_MAX_ATTEMPTS: Final = 4
 BACKOFF_INITIAL: Final = 0.5

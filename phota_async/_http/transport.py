@@ -12,7 +12,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
@@ -23,17 +23,21 @@ from multidict import CIMultiDictProxy
 from .. import _constants as C
 from .._exceptions import (
     APIConnectionError,
+    APIResponseError,
     APIStatusError,
     APITimeoutError,
+    InvalidInputError,
     PhotaError,
     status_error_class,
 )
 from .._redaction import display_url
-from .._wire.converter import parse_error_body, parse_retry_after
+from .._wire.converter import decode_json, parse_error_body, parse_retry_after, structure
 
 log = logging.getLogger("phota_async")
+T = TypeVar("T")
 
 _MAX_REDIRECTS = 5
+_EXCERPT_BYTES = 500  # of an unusable answer, kept on its error
 
 
 class Secret:
@@ -43,6 +47,20 @@ class Secret:
 
     def __init__(self, value: str) -> None:
         self._value = value
+
+    @classmethod
+    def api_key(cls, api_key: object) -> Secret:
+        """The key as a Secret; InvalidInputError (which never shows the key) when it cannot
+        go into a header as it is: a trailing newline from a file, a control character..."""
+        if not isinstance(api_key, str):
+            raise InvalidInputError("api_key", f"must be a string, not {type(api_key).__name__}")
+        if not (api_key.isascii() and api_key.isprintable()) or api_key != api_key.strip():
+            raise InvalidInputError(
+                "api_key", "holds a line break, a control character, surrounding spaces or "
+                "non-ASCII text (copied from a file with its newline?); the key is not shown",
+                allowed="printable ASCII, as the Phota dashboard gives it",
+            )
+        return cls(api_key)
 
     def reveal(self) -> str:
         """The secret itself, for the one header that needs it."""
@@ -62,10 +80,33 @@ class Response:
     headers: CIMultiDictProxy[str]
     body: bytes
     request_id: str | None
+    label: str = "answer"  # METHOD /path, for errors
+    max_depth: int = C.MAX_JSON_DEPTH
 
     def json(self) -> Any:
-        """The body decoded as JSON."""
-        return json.loads(self.body) if self.body else None
+        """The body decoded as JSON; :class:`APIResponseError` when it is not usable JSON."""
+        if not self.body:
+            return None
+        try:
+            return decode_json(self.body, max_depth=self.max_depth)
+        except ValueError as exc:
+            raise APIResponseError(
+                f"{self.label}: the answer ({self.status}) cannot be used: {exc}",
+                status=self.status, request_id=self.request_id,
+                body=self.body[:_EXCERPT_BYTES].decode("utf-8", "replace"),
+            ) from None
+
+    def parse(self, cls: type[T]) -> T:
+        """The body as a ``cls`` (through the converter); :class:`APIResponseError`, naming
+        this answer, when it is not one."""
+        try:
+            return structure(self.json(), cls)
+        except APIResponseError as exc:
+            if exc.status is None:
+                exc.status, exc.request_id = self.status, self.request_id
+                exc.message = f"{self.label}: {exc.message}"
+                exc.args = (exc.message,)
+            raise
 
     async def json_off_loop(self) -> Any:
         """The body decoded as JSON, in a worker thread when it is large (inline images)."""
@@ -103,7 +144,7 @@ class Transport:
         read_timeout: float = C.DEFAULT_READ_TIMEOUT,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
-        self._key = Secret(api_key)
+        self._key = Secret.api_key(api_key)
         self.base_url = base_url.rstrip("/") + "/"
         self._origin = _origin(self.base_url)
         self._connect_timeout = connect_timeout
@@ -225,7 +266,7 @@ class Transport:
         self._note_deprecation(method, path, resp.headers.get(C.DEPRECATION_HEADER))
         if resp.status >= 400:
             raise _status_error(method, path, resp, body, request_id, self._key)
-        return Response(resp.status, resp.headers, body, request_id)
+        return Response(resp.status, resp.headers, body, request_id, f"{method} /{path}")
 
     def _note_deprecation(self, method: str, path: str, date: str | None) -> None:
         """Warn once per endpoint that a server default this call relies on will change."""

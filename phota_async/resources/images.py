@@ -213,14 +213,16 @@ class Studio:
                 "POST", endpoint, kind=Idempotency.KEYED, json_body=body, submit=True,
                 timeout=timeout,
             )
+            # A 200 is a server that ignored ``async`` and answered at once.
+            handle = None if response.status == 200 else response.parse(JobHandle)
         except APIError as exc:
-            # The work may have been accepted (and billed) on an attempt whose answer was lost:
-            # the key lets the caller resend the same intent and get that job, never a second.
-            exc.client_request_id = crid
+            # The work may have been accepted (and billed) on an attempt whose answer was lost
+            # or unreadable: the key lets the caller resend the same intent and get that job.
+            exc.note_submit(crid)
             raise
-        if response.status == 200:  # a server that ignored ``async`` and answered at once
+        if handle is None:
             return await self._finished(endpoint, response, crid)
-        job_id = structure(response.json(), JobHandle).job_id
+        job_id = handle.job_id
         return self._ctx.handle(Job, job_id, lambda: Job(
             self._ctx, job_id, endpoint=endpoint, client_request_id=crid,
             callback=request.callback_url is not None,

@@ -84,10 +84,9 @@ def test_every_public_exception_has_a_sample() -> None:
 @pytest.mark.parametrize("trip", ["pickle", "copy", "deepcopy"])
 def test_exception_round_trips_with_its_attributes(name: str, trip: str) -> None:
     error = _sample(name)
-    if trip == "pickle":
-        clone = pickle.loads(pickle.dumps(error))
-    else:
-        clone = getattr(copy, trip)(error)
+    trips = {"pickle": lambda e: pickle.loads(pickle.dumps(e)), "copy": copy.copy,
+             "deepcopy": copy.deepcopy}
+    clone = trips[trip](error)
     assert type(clone) is type(error)
     assert str(clone) == str(error)
     assert clone.args == error.args
