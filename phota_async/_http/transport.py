@@ -30,14 +30,14 @@ from .._exceptions import (
     PhotaError,
     status_error_class,
 )
-from .._redaction import display_url
+from .._redaction import KeyRedactor, display_url
 from .._wire.converter import decode_json, parse_error_body, parse_retry_after, structure
 
 log = logging.getLogger("phota_async")
 T = TypeVar("T")
 
 _MAX_REDIRECTS = 5
-_EXCERPT_BYTES = 500  # of an unusable answer, kept on its error
+_EXCERPT_CHARS = 500  # of an unusable answer, kept on its error
 
 
 class Secret:
@@ -82,18 +82,21 @@ class Response:
     request_id: str | None
     label: str = "answer"  # METHOD /path, for errors
     max_depth: int = C.MAX_JSON_DEPTH
+    redactor: KeyRedactor | None = None
 
     def json(self) -> Any:
-        """The body decoded as JSON; :class:`APIResponseError` when it is not usable JSON."""
+        """The body decoded as JSON, with the API key hidden wherever the server echoed it;
+        :class:`APIResponseError` when it is not usable JSON."""
         if not self.body:
             return None
         try:
-            return decode_json(self.body, max_depth=self.max_depth)
+            return decode_json(self.body, max_depth=self.max_depth, scrub=self.redactor)
         except ValueError as exc:
+            text = self.body[: 2 * _EXCERPT_CHARS].decode("utf-8", "replace")
             raise APIResponseError(
                 f"{self.label}: the answer ({self.status}) cannot be used: {exc}",
                 status=self.status, request_id=self.request_id,
-                body=self.body[:_EXCERPT_BYTES].decode("utf-8", "replace"),
+                body=self.redactor.excerpt(text, _EXCERPT_CHARS) if self.redactor else "",
             ) from None
 
     def parse(self, cls: type[T]) -> T:
@@ -145,6 +148,8 @@ class Transport:
         session: aiohttp.ClientSession | None = None,
     ) -> None:
         self._key = Secret.api_key(api_key)
+        # Every text a server sends goes through this before it reaches an error or a log.
+        self._redact = KeyRedactor(self._key.reveal())
         self.base_url = base_url.rstrip("/") + "/"
         self._origin = _origin(self.base_url)
         self._connect_timeout = connect_timeout
@@ -244,8 +249,10 @@ class Transport:
                 request_sent=False,
             ) from None
         except (aiohttp.ClientError, OSError) as exc:
+            # aiohttp's parser errors quote what the server sent (a status line, a header).
             raise APIConnectionError(
-                f"{method} {path}: connection failed ({type(exc).__name__}: {exc})"
+                f"{method} {path}: connection failed ({type(exc).__name__}: "
+                f"{self._redact(str(exc))})"
             ) from None
 
     def _redirect_target(self, url: str, resp: aiohttp.ClientResponse) -> str:
@@ -254,19 +261,25 @@ class Transport:
             # Following would carry the key to another host. A status error, so it is not
             # retried: the server will redirect again.
             raise APIStatusError(
-                f"refused a redirect to another origin ({urlsplit(target).hostname})",
-                status=resp.status, request_id=resp.headers.get(C.REQUEST_ID_HEADER),
+                "refused a redirect to another origin "
+                f"({self._redact(urlsplit(target).hostname or '')})",
+                status=resp.status, request_id=self._request_id(resp),
             )
         return target
 
     async def _read(self, method: str, path: str, resp: aiohttp.ClientResponse) -> Response:
         body = await resp.read()
-        request_id = resp.headers.get(C.REQUEST_ID_HEADER)
+        request_id = self._request_id(resp)
         log.debug("%s %s -> %s (request id %s)", method, path, resp.status, request_id)
         self._note_deprecation(method, path, resp.headers.get(C.DEPRECATION_HEADER))
         if resp.status >= 400:
-            raise _status_error(method, path, resp, body, request_id, self._key)
-        return Response(resp.status, resp.headers, body, request_id, f"{method} /{path}")
+            raise _status_error(method, path, resp, body, request_id, self._redact)
+        return Response(resp.status, resp.headers, body, request_id, f"{method} /{path}",
+                        redactor=self._redact)
+
+    def _request_id(self, resp: aiohttp.ClientResponse) -> str | None:
+        request_id = resp.headers.get(C.REQUEST_ID_HEADER)
+        return None if request_id is None else self._redact(request_id)
 
     def _note_deprecation(self, method: str, path: str, date: str | None) -> None:
         """Warn once per endpoint that a server default this call relies on will change."""
@@ -274,7 +287,7 @@ class Transport:
         if date and (endpoint, date) not in self._deprecations_seen:
             self._deprecations_seen.add((endpoint, date))
             log.warning("%s relies on a server default that changes after %s (%s header)",
-                        endpoint, date, C.DEPRECATION_HEADER)
+                        endpoint, self._redact(date[:100]), C.DEPRECATION_HEADER)
 
     @asynccontextmanager
     async def download(
@@ -286,7 +299,7 @@ class Transport:
             async with session.get(url, timeout=self._timeout(timeout, None)) as resp:
                 if resp.status >= 400:
                     body = await resp.read()
-                    raise _status_error("GET", display_url(url), resp, body, None)
+                    raise _status_error("GET", display_url(url), resp, body, None, self._redact)
                 yield resp
         except (TimeoutError, aiohttp.ServerTimeoutError):
             raise APITimeoutError(f"download of {display_url(url)} timed out") from None
@@ -307,18 +320,18 @@ def _status_error(
     resp: aiohttp.ClientResponse,
     body: bytes,
     request_id: str | None,
-    key: Secret | None = None,
+    redact: KeyRedactor,
 ) -> APIStatusError:
-    text = body.decode("utf-8", "replace")
-    if key is not None:  # a server that echoes the key back must not put it in our exception
-        text = text.replace(key.reveal(), "***")
+    """The exception for an error answer, built from redacted parts only: a server that echoes
+    the key (in any encoding, in the body or the reason) must not put it in our exception."""
+    text = redact(body.decode("utf-8", "replace"))
     try:
-        decoded = json.loads(text) if text else None
+        decoded = decode_json(text, scrub=redact) if text else None
     except ValueError:
         decoded = None
     error_type, message, detail, body_request_id = parse_error_body(decoded)
     cls = status_error_class(resp.status, error_type)
-    summary = message or (text[:200] if text else resp.reason or "error")
+    summary = message or (text[:200] if text else redact(resp.reason or "") or "error")
     return cls(
         f"{method} {path}: {summary}",
         status=resp.status,

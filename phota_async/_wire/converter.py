@@ -15,7 +15,7 @@ import logging
 import math
 import reprlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import cattrs
@@ -87,30 +87,53 @@ def structure(obj: Any, cls: type[T]) -> T:
         ) from None
 
 
-def decode_json(body: bytes | str, *, max_depth: int = C.MAX_JSON_DEPTH) -> Any:
+def decode_json(
+    body: bytes | str,
+    *,
+    max_depth: int = C.MAX_JSON_DEPTH,
+    scrub: Callable[[str], str] | None = None,
+) -> Any:
     """``body`` decoded as JSON; ValueError saying why when it is not JSON or nests containers
-    deeper than ``max_depth`` (a hostile answer must not end in a RecursionError)."""
+    deeper than ``max_depth`` (a hostile answer must not end in a RecursionError).
+
+    ``scrub``, when given, is applied to every string (keys included): it hides a secret the
+    server echoed before any of the text can reach an exception or a log line.
+    """
     try:
         value = json.loads(body)
     except RecursionError:
         raise ValueError(f"it nests deeper than {max_depth} levels") from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
         raise ValueError(f"it is not JSON ({type(exc).__name__})") from None
-    if _nesting_exceeds(value, max_depth):
+    if isinstance(value, str):
+        return scrub(value) if scrub else value
+    if isinstance(value, dict | list) and not _walk(value, max_depth, scrub):
         raise ValueError(f"it nests deeper than {max_depth} levels")
     return value
 
 
-def _nesting_exceeds(value: Any, limit: int) -> bool:
-    """True when containers nest more than ``limit`` deep (iteratively: no recursion)."""
-    stack = [(value, 1)] if isinstance(value, dict | list) else []
+def _walk(root: dict[str, Any] | list[Any], limit: int, scrub: Callable[[str], str] | None) -> bool:
+    """Check the nesting of ``root`` (iteratively: no recursion) and scrub its strings in
+    place; False when containers nest more than ``limit`` deep."""
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(root, 1)]
     while stack:
-        item, depth = stack.pop()
+        node, depth = stack.pop()
         if depth > limit:
-            return True
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return False
+            return False
+        if isinstance(node, dict):
+            if scrub is not None and any(scrub(key) != key for key in node):
+                items = [(scrub(key), child) for key, child in node.items()]
+                node.clear()
+                node.update(items)
+            pairs: Iterable[tuple[Any, Any]] = node.items()
+        else:
+            pairs = enumerate(node)
+        for slot, child in pairs:  # replacing a value in place is safe while iterating
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+            elif scrub is not None and isinstance(child, str):
+                node[slot] = scrub(child)
+    return True
 
 
 def _server_id(value: Any, name: str) -> str:
