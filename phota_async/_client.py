@@ -64,14 +64,17 @@ class AsyncPhota:
         download_concurrency: int = C.DEFAULT_DOWNLOAD_CONCURRENCY,
         seed: int | None = None,
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get(C.API_KEY_ENV)
-        if not key:
+        # Only ever named ``api_key``: reporters that record frame locals (Sentry) scrub that
+        # name by default.
+        api_key = api_key if api_key is not None else os.environ.get(C.API_KEY_ENV)
+        if not api_key:
             raise MissingAPIKeyError(
                 f"no API key: pass AsyncPhota(api_key=...) or set {C.API_KEY_ENV}"
             )
         url = base_url or os.environ.get(C.BASE_URL_ENV) or C.DEFAULT_BASE_URL
         self._transport = Transport(
-            api_key=key, base_url=url, connect_timeout=connect_timeout, read_timeout=read_timeout
+            api_key=api_key, base_url=url, connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
         )
         self._limiter = AdaptiveLimiter(max_concurrency, rate=rate_limit)
         self._requester = Requester(
