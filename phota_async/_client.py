@@ -44,6 +44,14 @@ class AsyncPhota:
     ``poll`` tunes job polling. ``on_event`` receives a :class:`RequestEvent` per request
     start, end and retry.
 
+    Each attempt of a call ends after ``attempt_timeout`` seconds (default 120; a synchronous
+    image call gets its 660 s read budget on top; ``None`` for no limit), so an answer that
+    drips a byte at a time cannot hold a call forever. Answers are bounded before they fill
+    memory: ``max_response_bytes`` (default 4 MiB) for JSON, ``max_image_response_bytes``
+    (default 256 MiB) for answers that may carry images inline (synchronous
+    ``response_mode="bytes"`` calls, finished jobs, profile pictures), and ``max_json_depth``
+    (default 64) nested levels; past a limit a call raises :class:`APIResponseError`.
+
     Use it as ``async with AsyncPhota() as phota:`` or call :meth:`aclose` when done.
     """
 
@@ -62,6 +70,10 @@ class AsyncPhota:
         poll: PollConfig | None = None,
         on_event: EventHook | None = None,
         download_concurrency: int = C.DEFAULT_DOWNLOAD_CONCURRENCY,
+        attempt_timeout: float | None = C.DEFAULT_ATTEMPT_TIMEOUT,
+        max_response_bytes: int = C.MAX_RESPONSE_BYTES,
+        max_image_response_bytes: int = C.MAX_IMAGE_RESPONSE_BYTES,
+        max_json_depth: int = C.MAX_JSON_DEPTH,
         seed: int | None = None,
     ) -> None:
         # Only ever named ``api_key``: reporters that record frame locals (Sentry) scrub that
@@ -74,7 +86,9 @@ class AsyncPhota:
         url = base_url or os.environ.get(C.BASE_URL_ENV) or C.DEFAULT_BASE_URL
         self._transport = Transport(
             api_key=api_key, base_url=url, connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
+            read_timeout=read_timeout, attempt_timeout=attempt_timeout,
+            max_response_bytes=max_response_bytes,
+            max_image_response_bytes=max_image_response_bytes, max_json_depth=max_json_depth,
         )
         self._limiter = AdaptiveLimiter(max_concurrency, rate=rate_limit)
         self._requester = Requester(

@@ -17,7 +17,8 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 import anyio.to_thread
-from attrs import frozen
+import attrs
+from attrs import field, frozen
 from multidict import CIMultiDictProxy
 
 from .. import _constants as C
@@ -37,6 +38,10 @@ log = logging.getLogger("phota_async")
 T = TypeVar("T")
 
 _MAX_REDIRECTS = 5
+_NOT_DECODED: Any = object()
+# Answers that may carry images inline (base64 in JSON, or picture bytes) get the larger cap.
+_IMAGE_ENDPOINTS = frozenset({"edit", "generate", "enhance", "remix"})
+_DEPRECATIONS_REMEMBERED = 64  # distinct warnings; a server inventing dates gets no more
 _EXCERPT_CHARS = 500  # of an unusable answer, kept on its error
 
 
@@ -83,10 +88,16 @@ class Response:
     label: str = "answer"  # METHOD /path, for errors
     max_depth: int = C.MAX_JSON_DEPTH
     redactor: KeyRedactor | None = None
+    # The body already decoded in a worker thread (a large answer), or _NOT_DECODED.
+    decoded: Any = field(default=_NOT_DECODED, repr=False, eq=False)
 
     def json(self) -> Any:
         """The body decoded as JSON, with the API key hidden wherever the server echoed it;
         :class:`APIResponseError` when it is not usable JSON."""
+        if isinstance(self.decoded, APIResponseError):
+            raise self.decoded
+        if self.decoded is not _NOT_DECODED:
+            return self.decoded
         if not self.body:
             return None
         try:
@@ -113,9 +124,18 @@ class Response:
 
     async def json_off_loop(self) -> Any:
         """The body decoded as JSON, in a worker thread when it is large (inline images)."""
-        if len(self.body) < C.THREAD_ENCODE_THRESHOLD:
+        if len(self.body) < C.THREAD_ENCODE_THRESHOLD or self.decoded is not _NOT_DECODED:
             return self.json()
         return await anyio.to_thread.run_sync(self.json)
+
+    async def predecode(self) -> Response:
+        """This answer with its JSON decoded in a worker thread, once, so that callers that
+        read ``json()`` on the loop do not stall it on megabytes of inline images."""
+        try:
+            value = await anyio.to_thread.run_sync(self.json)
+        except APIResponseError as exc:
+            value = exc
+        return attrs.evolve(self, decoded=value)
 
 
 def _dumps(value: Any) -> bytes:
@@ -145,6 +165,10 @@ class Transport:
         base_url: str,
         connect_timeout: float = C.DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = C.DEFAULT_READ_TIMEOUT,
+        attempt_timeout: float | None = C.DEFAULT_ATTEMPT_TIMEOUT,
+        max_response_bytes: int = C.MAX_RESPONSE_BYTES,
+        max_image_response_bytes: int = C.MAX_IMAGE_RESPONSE_BYTES,
+        max_json_depth: int = C.MAX_JSON_DEPTH,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
         self._key = Secret.api_key(api_key)
@@ -154,6 +178,10 @@ class Transport:
         self._origin = _origin(self.base_url)
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
+        self._attempt_timeout = attempt_timeout
+        self._max_bytes = max_response_bytes
+        self._max_image_bytes = max(max_image_response_bytes, max_response_bytes)
+        self._max_depth = max_json_depth
         self._session = session
         self._owns_session = session is None
         self._shut = False
@@ -217,19 +245,24 @@ class Transport:
         """One attempt of an API call; an error status raises its :class:`APIStatusError`.
 
         ``json_body`` is a JSON value, or ``bytes`` already encoded by :func:`encode_json`.
+        ``timeout`` is what is left of the call's deadline; the attempt also ends after its own
+        budget (``attempt_timeout``, plus ``read_timeout`` for a call that waits on purpose).
         """
         url = self.url(path)
         body = json_body if isinstance(json_body, bytes) else (
             None if json_body is None else _dumps(json_body)
         )
         session = self._get_session()
+        budget = self._attempt_budget(read_timeout)
+        by_budget = budget is not None and (timeout is None or budget < timeout)
+        limit = budget if by_budget else timeout
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(limit):
                 for _ in range(_MAX_REDIRECTS + 1):
                     async with session.request(
                         method, url, data=body, params=params,
                         headers=self._headers(json=body is not None),
-                        allow_redirects=False, timeout=self._timeout(timeout, read_timeout),
+                        allow_redirects=False, timeout=self._timeout(limit, read_timeout),
                     ) as resp:
                         if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
                             url = self._redirect_target(url, resp)
@@ -238,9 +271,8 @@ class Transport:
                 raise APIConnectionError(f"{method} {path}: too many redirects")
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             sent = not isinstance(exc, aiohttp.ConnectionTimeoutError)
-            raise APITimeoutError(
-                f"{method} {path} timed out", request_sent=sent
-            ) from None
+            why = f" (an attempt may take {budget:g}s: attempt_timeout)" if by_budget else ""
+            raise APITimeoutError(f"{method} {path} timed out{why}", request_sent=sent) from None
         except aiohttp.ClientConnectorError as exc:
             raise APIConnectionError(
                 f"{method} {path}: cannot connect to {exc.host}:{exc.port} ({exc.os_error})",
@@ -252,6 +284,11 @@ class Transport:
                 f"{method} {path}: connection failed ({type(exc).__name__}: "
                 f"{self._redact(str(exc))})"
             ) from None
+
+    def _attempt_budget(self, read_timeout: float | None) -> float | None:
+        if self._attempt_timeout is None:
+            return None
+        return self._attempt_timeout + (read_timeout or 0.0)
 
     def _headers(self, *, json: bool) -> dict[str, str]:
         """The headers of one attempt. Built in this short frame and handed straight to
@@ -275,14 +312,52 @@ class Transport:
         return target
 
     async def _read(self, method: str, path: str, resp: aiohttp.ClientResponse) -> Response:
-        body = await resp.read()
         request_id = self._request_id(resp)
+        label = f"{method} /{path}"
         log.debug("%s %s -> %s (request id %s)", method, path, resp.status, request_id)
         self._note_deprecation(method, path, resp.headers.get(C.DEPRECATION_HEADER))
-        if resp.status >= 400:
+        if resp.status >= 400:  # an error page is read up to the cap: its start says enough
+            body = await self._read_capped(resp, label, self._max_bytes, truncate=True)
             raise _status_error(method, path, resp, body, request_id, self._redact)
-        return Response(resp.status, resp.headers, body, request_id, f"{method} /{path}",
-                        redactor=self._redact)
+        images = _may_carry_images(method, path)
+        cap = self._max_image_bytes if images else self._max_bytes
+        body = await self._read_capped(resp, label, cap, truncate=False)
+        response = Response(resp.status, resp.headers, body, request_id, label,
+                            max_depth=self._max_depth, redactor=self._redact)
+        if len(body) >= C.THREAD_ENCODE_THRESHOLD and resp.content_type == "application/json":
+            response = await response.predecode()
+        return response
+
+    async def _read_capped(
+        self, resp: aiohttp.ClientResponse, label: str, cap: int, *, truncate: bool
+    ) -> bytes:
+        """The body, counted as it streams: past ``cap`` bytes it is cut (``truncate``) or
+        refused with :class:`APIResponseError`; an announced length past it is refused unread."""
+        announced = resp.content_length
+        if not truncate and announced is not None and announced > cap:
+            raise self._too_large(resp, label, cap, f"it announces {announced} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(C.DOWNLOAD_CHUNK_SIZE):
+            if size + len(chunk) > cap:
+                if truncate:
+                    chunks.append(chunk[: cap - size])
+                    break
+                raise self._too_large(resp, label, cap, f"it ran past {size + len(chunk)} bytes")
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+
+    def _too_large(
+        self, resp: aiohttp.ClientResponse, label: str, cap: int, how: str
+    ) -> APIResponseError:
+        option = "max_image_response_bytes" if cap == self._max_image_bytes and (
+            cap != self._max_bytes) else "max_response_bytes"
+        return APIResponseError(
+            f"{label}: the answer is larger than the limit of {cap} bytes ({how}); "
+            f"raise the client's {option} if the server is trusted",
+            status=resp.status, request_id=self._request_id(resp),
+        )
 
     def _request_id(self, resp: aiohttp.ClientResponse) -> str | None:
         request_id = resp.headers.get(C.REQUEST_ID_HEADER)
@@ -291,8 +366,9 @@ class Transport:
     def _note_deprecation(self, method: str, path: str, date: str | None) -> None:
         """Warn once per endpoint that a server default this call relies on will change."""
         endpoint = f"{method} /{path.split('/')[0]}"
-        if date and (endpoint, date) not in self._deprecations_seen:
-            self._deprecations_seen.add((endpoint, date))
+        seen = self._deprecations_seen
+        if date and (endpoint, date) not in seen and len(seen) < _DEPRECATIONS_REMEMBERED:
+            seen.add((endpoint, date))
             log.warning("%s relies on a server default that changes after %s (%s header)",
                         endpoint, self._redact(date[:100]), C.DEPRECATION_HEADER)
 
@@ -319,6 +395,15 @@ class Transport:
             raise APIConnectionError(
                 f"download of {display_url(url)} failed ({type(exc).__name__})"
             ) from None
+
+
+def _may_carry_images(method: str, path: str) -> bool:
+    """Whether an answer may hold images inline: a synchronous image call
+    (``response_mode=bytes``), a finished job's status, a profile picture."""
+    parts = path.strip("/").split("/")
+    if method == "POST":
+        return len(parts) == 1 and parts[0] in _IMAGE_ENDPOINTS
+    return method == "GET" and (parts[0] == "jobs" or parts[-1] == "profile_picture")
 
 
 def _status_error(
