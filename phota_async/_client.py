@@ -97,7 +97,8 @@ class AsyncPhota:
         )
         self._ctx = JobContext(
             requester=self._requester,
-            scheduler=PollScheduler(workers=max_concurrency),
+            scheduler=PollScheduler(workers=max_concurrency,
+                                    bind_loop=self._transport.bind_loop),
             poll=poll or PollConfig(),
             downloads=anyio.CapacityLimiter(download_concurrency),
             rng=random.Random(seed),

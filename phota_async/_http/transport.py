@@ -186,6 +186,7 @@ class Transport:
         self._owns_session = session is None
         self._shut = False
         self._deprecations_seen: set[tuple[str, str]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.opened_session = False
 
     def __repr__(self) -> str:
@@ -196,9 +197,26 @@ class Transport:
         """True once the transport closed its session (or never opened one)."""
         return self._session is None or self._session.closed
 
+    def bind_loop(self) -> None:
+        """Bind this client to the running event loop on first use; PhotaError, before anything
+        is sent, when it is later used from another loop (a second ``asyncio.run``): its
+        connections, limiter and job polling belong to the first loop, so a paid request sent
+        from the second could never be answered."""
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise PhotaError(
+                "this AsyncPhota client was first used in another event loop (an earlier "
+                "asyncio.run?) and nothing was sent: a client belongs to the loop it first ran "
+                "in. Create the client inside the coroutine given to asyncio.run (one per loop); "
+                "move a job to the new client with phota.jobs.from_token(job.to_token())"
+            )
+
     def _get_session(self) -> aiohttp.ClientSession:
         if self._shut:  # a closed client must not quietly open a session nobody will close
             raise PhotaError("this client is closed (aclose() was called)")
+        self.bind_loop()
         if self._session is None or self._session.closed:
             # Created here, not in __init__, so it binds to the loop that actually runs it.
             connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
