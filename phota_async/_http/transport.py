@@ -336,7 +336,8 @@ class Transport:
         self._note_deprecation(method, path, resp.headers.get(C.DEPRECATION_HEADER))
         if resp.status >= 400:  # an error page is read up to the cap: its start says enough
             body = await self._read_capped(resp, label, self._max_bytes, truncate=True)
-            raise _status_error(method, path, resp, body, request_id, self._redact)
+            raise _status_error(method, path, resp, body, request_id, self._redact,
+                                max_depth=self._max_depth)
         images = _may_carry_images(method, path)
         cap = self._max_image_bytes if images else self._max_bytes
         body = await self._read_capped(resp, label, cap, truncate=False)
@@ -431,12 +432,14 @@ def _status_error(
     body: bytes,
     request_id: str | None,
     redact: KeyRedactor,
+    *,
+    max_depth: int = C.MAX_JSON_DEPTH,
 ) -> APIStatusError:
     """The exception for an error answer, built from redacted parts only: a server that echoes
     the key (in any encoding, in the body or the reason) must not put it in our exception."""
     text = redact(body.decode("utf-8", "replace"))
     try:
-        decoded = decode_json(text, scrub=redact) if text else None
+        decoded = decode_json(text, max_depth=max_depth, scrub=redact) if text else None
     except ValueError:
         decoded = None
     error_type, message, detail, body_request_id = parse_error_body(decoded)
