@@ -35,6 +35,7 @@ from ._coord.redis import RedisCoordination
 from ._exceptions import (
     APIConnectionError,
     APIError,
+    APIResponseError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
@@ -110,6 +111,7 @@ __version__ = "0.1.0"
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "APIResponseError",
     "APIStatusError",
     "APITimeoutError",
     "AdaptiveLimiter",

@@ -54,6 +54,14 @@ class AsyncPhota:
     hosts they may come from (besides the API's own origin): set it on servers that must not be
     steered to internal addresses.
 
+    Each attempt of a call ends after ``attempt_timeout`` seconds (default 120; a synchronous
+    image call gets its 660 s read budget on top; ``None`` for no limit), so an answer that
+    drips a byte at a time cannot hold a call forever. Answers are bounded before they fill
+    memory: ``max_response_bytes`` (default 4 MiB) for JSON, ``max_image_response_bytes``
+    (default 256 MiB) for answers that may carry images inline (synchronous
+    ``response_mode="bytes"`` calls, finished jobs, profile pictures), and ``max_json_depth``
+    (default 64) nested levels; past a limit a call raises :class:`APIResponseError`.
+
     Use it as ``async with AsyncPhota() as phota:`` or call :meth:`aclose` when done.
     """
 
@@ -74,29 +82,39 @@ class AsyncPhota:
         download_concurrency: int = C.DEFAULT_DOWNLOAD_CONCURRENCY,
         download_hosts: Iterable[str] | None = None,
         max_download_bytes: int = C.MAX_DOWNLOAD_BYTES,
+        attempt_timeout: float | None = C.DEFAULT_ATTEMPT_TIMEOUT,
+        max_response_bytes: int = C.MAX_RESPONSE_BYTES,
+        max_image_response_bytes: int = C.MAX_IMAGE_RESPONSE_BYTES,
+        max_json_depth: int = C.MAX_JSON_DEPTH,
         seed: int | None = None,
         coordination: Coordination | None = None,
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get(C.API_KEY_ENV)
-        if not key:
+        # Only ever named ``api_key``: reporters that record frame locals (Sentry) scrub that
+        # name by default.
+        api_key = api_key if api_key is not None else os.environ.get(C.API_KEY_ENV)
+        if not api_key:
             raise MissingAPIKeyError(
                 f"no API key: pass AsyncPhota(api_key=...) or set {C.API_KEY_ENV}"
             )
         url = base_url or os.environ.get(C.BASE_URL_ENV) or C.DEFAULT_BASE_URL
         self._transport = Transport(
-            api_key=key, base_url=url, connect_timeout=connect_timeout, read_timeout=read_timeout
+            api_key=api_key, base_url=url, connect_timeout=connect_timeout,
+            read_timeout=read_timeout, attempt_timeout=attempt_timeout,
+            max_response_bytes=max_response_bytes,
+            max_image_response_bytes=max_image_response_bytes, max_json_depth=max_json_depth,
         )
         self._coord = Member(coordination or InProcessCoordination())
         self._limiter = AdaptiveLimiter(max_concurrency, rate=rate_limit, shared=self._coord)
         self._fingerprint = hashlib.sha256(  # no local holds the key with the URL
-            f"phota-account\0{self._transport.base_url}\0{key}".encode()).hexdigest()[:32]
+            f"phota-account\0{self._transport.base_url}\0{api_key}".encode()).hexdigest()[:32]
         self._requester = Requester(
             self._transport, limiter=self._limiter, policy=retry or RetryPolicy(),
             timeout=timeout, hook=on_event, rng=random.Random(seed),
         )
         self._ctx = JobContext(
             requester=self._requester,
-            scheduler=PollScheduler(workers=max_concurrency),
+            scheduler=PollScheduler(workers=max_concurrency,
+                                    bind_loop=self._transport.bind_loop),
             poll=poll or PollConfig(),
             downloads=DownloadSettings.build(
                 concurrency=download_concurrency, hosts=download_hosts,

@@ -40,6 +40,21 @@ DOWNLOAD_ERROR_BODY_MAX: Final = 64 * 1024
 # File names made from a stem or a job id: longer ones are refused rather than cut.
 FILE_STEM_MAX_LENGTH: Final = 128
 
+# Each attempt's total time, so that an answer dripping a byte at a time cannot hold a call
+# forever (the read timeout only bounds the gap between two reads). A call that waits on purpose
+# (a synchronous image call) gets its read budget on top.
+DEFAULT_ATTEMPT_TIMEOUT: Final = 120.0
+
+# --- Answers (each a client option; see AsyncPhota) ---------------------------
+# An API answer is a few kB of JSON; a larger one is refused (announced or counted as it
+# streams) before it can fill memory.
+MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
+# Answers that may carry images inline (a synchronous response_mode=bytes call, a finished
+# job's status, a profile picture): 4 outputs of up to 48 MB each, as base64 (4/3 larger).
+MAX_IMAGE_RESPONSE_BYTES: Final = 256 * 1024 * 1024
+# JSON answers nest a few levels; anything deeper is hostile and refused before use.
+MAX_JSON_DEPTH: Final = 64
+
 # --- Retries ---------------------------------------------------------------
 DEFAULT_MAX_ATTEMPTS: Final = 4
 BACKOFF_INITIAL: Final = 0.5

@@ -15,8 +15,10 @@ All of them derive from :class:`PhotaError`::
     │   │   ├── UnprocessableEntityError       422
     │   │   ├── RateLimitError                 429
     │   │   └── ServerError                    5xx
-    │   └── APIConnectionError        no usable answer (refused, dropped, DNS, TLS...)
-    │       └── APITimeoutError       the call ran past its deadline
+    │   ├── APIConnectionError        no usable answer (refused, dropped, DNS, TLS...)
+    │   │   └── APITimeoutError       the call ran past its deadline
+    │   └── APIResponseError          an answer we cannot use: not JSON, too deep, too large,
+    │                                 or not the shape expected (also a ValueError)
     ├── JobError
     │   ├── JobFailedError            the server says the job failed
     │   ├── TrainingFailedError       a profile training ended in ERROR or INACTIVE
@@ -41,6 +43,7 @@ from ._redaction import redact
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "APIResponseError",
     "APIStatusError",
     "APITimeoutError",
     "AuthenticationError",
@@ -66,8 +69,22 @@ __all__ = [
 ]
 
 
+def _rebuild(cls: type[PhotaError], args: tuple[Any, ...]) -> PhotaError:
+    error = cls.__new__(cls)  # no __init__: the attributes come back as the pickled state
+    error.args = args  # set here: OSError's __new__ (JobTimeoutError) ignores its arguments
+    return error
+
+
 class PhotaError(Exception):
-    """Root of every error raised by phota_async."""
+    """Root of every error raised by phota_async.
+
+    Every error pickles and copies with its attributes (for multiprocessing, Celery, arq).
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default reduction calls ``cls(*args)``, which cannot pass the keyword-only
+        # attributes most subclasses require: rebuild from ``args``, then restore ``__dict__``.
+        return _rebuild, (type(self), self.args), self.__dict__
 
 
 class MissingAPIKeyError(PhotaError):
@@ -120,6 +137,20 @@ class APIError(PhotaError):
         )
         self.args = (self.message,)
 
+    def note_submit(self, client_request_id: str | None) -> None:
+        """Record the idempotency key of the submit that failed; where the server may have
+        created the job anyway, the message says how to get it without paying twice."""
+        self.client_request_id = client_request_id
+        if client_request_id and self._job_may_exist():
+            self.message = (
+                f"{self.message}. The job may exist: submit again with "
+                f"client_request_id={client_request_id!r} to get it without paying twice"
+            )
+            self.args = (self.message,)
+
+    def _job_may_exist(self) -> bool:
+        return True
+
 
 class APIStatusError(APIError):
     """The server answered with an error status.
@@ -155,6 +186,9 @@ class APIStatusError(APIError):
         if self.request_id:
             text += f" (request id {self.request_id})"
         return text
+
+    def _job_may_exist(self) -> bool:
+        return self.status >= 500  # a refusal (4xx) made nothing
 
 
 class BadRequestError(APIStatusError):
@@ -201,9 +235,34 @@ class APIConnectionError(APIError):
         super().__init__(message)
         self.request_sent = request_sent
 
+    def _job_may_exist(self) -> bool:
+        return self.request_sent
+
 
 class APITimeoutError(APIConnectionError):
     """The call ran past its deadline (all attempts and waits included)."""
+
+
+class APIResponseError(APIError, ValueError):
+    """The server answered, but the answer cannot be used: it is not JSON, is nested or sized
+    past the client's limits, or lacks what the call needs (a submit's ``job_id``, say).
+
+    ``status`` and ``request_id`` identify the answer; ``body`` holds the start of its text
+    (with the API key and URL query strings hidden).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        request_id: str | None = None,
+        body: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.request_id = request_id
+        self.body = body
 
 
 class JobError(PhotaError):

@@ -12,28 +12,37 @@ import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 import anyio.to_thread
-from attrs import frozen
+import attrs
+from attrs import field, frozen
 from multidict import CIMultiDictProxy
 
 from .. import _constants as C
 from .._exceptions import (
     APIConnectionError,
+    APIResponseError,
     APIStatusError,
     APITimeoutError,
+    InvalidInputError,
     PhotaError,
     status_error_class,
 )
-from .._redaction import display_url
-from .._wire.converter import parse_error_body, parse_retry_after
+from .._redaction import KeyRedactor, display_url
+from .._wire.converter import decode_json, parse_error_body, parse_retry_after, structure
 
 log = logging.getLogger("phota_async")
+T = TypeVar("T")
 
 _MAX_REDIRECTS = 5
+_NOT_DECODED: Any = object()
+# Answers that may carry images inline (base64 in JSON, or picture bytes) get the larger cap.
+_IMAGE_ENDPOINTS = frozenset({"edit", "generate", "enhance", "remix"})
+_DEPRECATIONS_REMEMBERED = 64  # distinct warnings; a server inventing dates gets no more
+_EXCERPT_CHARS = 500  # of an unusable answer, kept on its error
 
 
 class Secret:
@@ -43,6 +52,20 @@ class Secret:
 
     def __init__(self, value: str) -> None:
         self._value = value
+
+    @classmethod
+    def api_key(cls, api_key: object) -> Secret:
+        """The key as a Secret; InvalidInputError (which never shows the key) when it cannot
+        go into a header as it is: a trailing newline from a file, a control character..."""
+        if not isinstance(api_key, str):
+            raise InvalidInputError("api_key", f"must be a string, not {type(api_key).__name__}")
+        if not (api_key.isascii() and api_key.isprintable()) or api_key != api_key.strip():
+            raise InvalidInputError(
+                "api_key", "holds a line break, a control character, surrounding spaces or "
+                "non-ASCII text (copied from a file with its newline?); the key is not shown",
+                allowed="printable ASCII, as the Phota dashboard gives it",
+            )
+        return cls(api_key)
 
     def reveal(self) -> str:
         """The secret itself, for the one header that needs it."""
@@ -62,16 +85,57 @@ class Response:
     headers: CIMultiDictProxy[str]
     body: bytes
     request_id: str | None
+    label: str = "answer"  # METHOD /path, for errors
+    max_depth: int = C.MAX_JSON_DEPTH
+    redactor: KeyRedactor | None = None
+    # The body already decoded in a worker thread (a large answer), or _NOT_DECODED.
+    decoded: Any = field(default=_NOT_DECODED, repr=False, eq=False)
 
     def json(self) -> Any:
-        """The body decoded as JSON."""
-        return json.loads(self.body) if self.body else None
+        """The body decoded as JSON, with the API key hidden wherever the server echoed it;
+        :class:`APIResponseError` when it is not usable JSON."""
+        if isinstance(self.decoded, APIResponseError):
+            raise self.decoded
+        if self.decoded is not _NOT_DECODED:
+            return self.decoded
+        if not self.body:
+            return None
+        try:
+            return decode_json(self.body, max_depth=self.max_depth, scrub=self.redactor)
+        except ValueError as exc:
+            text = self.body[: 2 * _EXCERPT_CHARS].decode("utf-8", "replace")
+            raise APIResponseError(
+                f"{self.label}: the answer ({self.status}) cannot be used: {exc}",
+                status=self.status, request_id=self.request_id,
+                body=self.redactor.excerpt(text, _EXCERPT_CHARS) if self.redactor else "",
+            ) from None
+
+    def parse(self, cls: type[T]) -> T:
+        """The body as a ``cls`` (through the converter); :class:`APIResponseError`, naming
+        this answer, when it is not one."""
+        try:
+            return structure(self.json(), cls)
+        except APIResponseError as exc:
+            if exc.status is None:
+                exc.status, exc.request_id = self.status, self.request_id
+                exc.message = f"{self.label}: {exc.message}"
+                exc.args = (exc.message,)
+            raise
 
     async def json_off_loop(self) -> Any:
         """The body decoded as JSON, in a worker thread when it is large (inline images)."""
-        if len(self.body) < C.THREAD_ENCODE_THRESHOLD:
+        if len(self.body) < C.THREAD_ENCODE_THRESHOLD or self.decoded is not _NOT_DECODED:
             return self.json()
         return await anyio.to_thread.run_sync(self.json)
+
+    async def predecode(self) -> Response:
+        """This answer with its JSON decoded in a worker thread, once, so that callers that
+        read ``json()`` on the loop do not stall it on megabytes of inline images."""
+        try:
+            value = await anyio.to_thread.run_sync(self.json)
+        except APIResponseError as exc:
+            value = exc
+        return attrs.evolve(self, decoded=value)
 
 
 def _dumps(value: Any) -> bytes:
@@ -101,17 +165,28 @@ class Transport:
         base_url: str,
         connect_timeout: float = C.DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = C.DEFAULT_READ_TIMEOUT,
+        attempt_timeout: float | None = C.DEFAULT_ATTEMPT_TIMEOUT,
+        max_response_bytes: int = C.MAX_RESPONSE_BYTES,
+        max_image_response_bytes: int = C.MAX_IMAGE_RESPONSE_BYTES,
+        max_json_depth: int = C.MAX_JSON_DEPTH,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
-        self._key = Secret(api_key)
+        self._key = Secret.api_key(api_key)
+        # Every text a server sends goes through this before it reaches an error or a log.
+        self._redact = KeyRedactor(self._key.reveal())
         self.base_url = base_url.rstrip("/") + "/"
         self._origin = _origin(self.base_url)
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
+        self._attempt_timeout = attempt_timeout
+        self._max_bytes = max_response_bytes
+        self._max_image_bytes = max(max_image_response_bytes, max_response_bytes)
+        self._max_depth = max_json_depth
         self._session = session
         self._owns_session = session is None
         self._shut = False
         self._deprecations_seen: set[tuple[str, str]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.opened_session = False
 
     def __repr__(self) -> str:
@@ -122,9 +197,26 @@ class Transport:
         """True once the transport closed its session (or never opened one)."""
         return self._session is None or self._session.closed
 
+    def bind_loop(self) -> None:
+        """Bind this client to the running event loop on first use; PhotaError, before anything
+        is sent, when it is later used from another loop (a second ``asyncio.run``): its
+        connections, limiter and job polling belong to the first loop, so a paid request sent
+        from the second could never be answered."""
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise PhotaError(
+                "this AsyncPhota client was first used in another event loop (an earlier "
+                "asyncio.run?) and nothing was sent: a client belongs to the loop it first ran "
+                "in. Create the client inside the coroutine given to asyncio.run (one per loop); "
+                "move a job to the new client with phota.jobs.from_token(job.to_token())"
+            )
+
     def _get_session(self) -> aiohttp.ClientSession:
         if self._shut:  # a closed client must not quietly open a session nobody will close
             raise PhotaError("this client is closed (aclose() was called)")
+        self.bind_loop()
         if self._session is None or self._session.closed:
             # Created here, not in __init__, so it binds to the loop that actually runs it.
             connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
@@ -171,21 +263,24 @@ class Transport:
         """One attempt of an API call; an error status raises its :class:`APIStatusError`.
 
         ``json_body`` is a JSON value, or ``bytes`` already encoded by :func:`encode_json`.
+        ``timeout`` is what is left of the call's deadline; the attempt also ends after its own
+        budget (``attempt_timeout``, plus ``read_timeout`` for a call that waits on purpose).
         """
         url = self.url(path)
-        headers = {C.API_KEY_HEADER: self._key.reveal()}
         body = json_body if isinstance(json_body, bytes) else (
             None if json_body is None else _dumps(json_body)
         )
-        if body is not None:
-            headers["Content-Type"] = "application/json"
         session = self._get_session()
+        budget = self._attempt_budget(read_timeout)
+        by_budget = budget is not None and (timeout is None or budget < timeout)
+        limit = budget if by_budget else timeout
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(limit):
                 for _ in range(_MAX_REDIRECTS + 1):
                     async with session.request(
-                        method, url, data=body, params=params, headers=headers,
-                        allow_redirects=False, timeout=self._timeout(timeout, read_timeout),
+                        method, url, data=body, params=params,
+                        headers=self._headers(json=body is not None),
+                        allow_redirects=False, timeout=self._timeout(limit, read_timeout),
                     ) as resp:
                         if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
                             url = self._redirect_target(url, resp)
@@ -194,18 +289,33 @@ class Transport:
                 raise APIConnectionError(f"{method} {path}: too many redirects")
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             sent = not isinstance(exc, aiohttp.ConnectionTimeoutError)
-            raise APITimeoutError(
-                f"{method} {path} timed out", request_sent=sent
-            ) from None
+            why = f" (an attempt may take {budget:g}s: attempt_timeout)" if by_budget else ""
+            raise APITimeoutError(f"{method} {path} timed out{why}", request_sent=sent) from None
         except aiohttp.ClientConnectorError as exc:
             raise APIConnectionError(
                 f"{method} {path}: cannot connect to {exc.host}:{exc.port} ({exc.os_error})",
                 request_sent=False,
             ) from None
         except (aiohttp.ClientError, OSError) as exc:
+            # aiohttp's parser errors quote what the server sent (a status line, a header).
             raise APIConnectionError(
-                f"{method} {path}: connection failed ({type(exc).__name__}: {exc})"
+                f"{method} {path}: connection failed ({type(exc).__name__}: "
+                f"{self._redact(str(exc))})"
             ) from None
+
+    def _attempt_budget(self, read_timeout: float | None) -> float | None:
+        if self._attempt_timeout is None:
+            return None
+        return self._attempt_timeout + (read_timeout or 0.0)
+
+    def _headers(self, *, json: bool) -> dict[str, str]:
+        """The headers of one attempt. Built in this short frame and handed straight to
+        aiohttp, so that no frame on an error path holds the key in a local (reporters such
+        as Sentry record the locals of every frame of a traceback)."""
+        headers = {C.API_KEY_HEADER: self._key.reveal()}
+        if json:
+            headers["Content-Type"] = "application/json"
+        return headers
 
     def _redirect_target(self, url: str, resp: aiohttp.ClientResponse) -> str:
         target = urljoin(url, resp.headers["Location"])
@@ -213,27 +323,73 @@ class Transport:
             # Following would carry the key to another host. A status error, so it is not
             # retried: the server will redirect again.
             raise APIStatusError(
-                f"refused a redirect to another origin ({urlsplit(target).hostname})",
-                status=resp.status, request_id=resp.headers.get(C.REQUEST_ID_HEADER),
+                "refused a redirect to another origin "
+                f"({self._redact(urlsplit(target).hostname or '')})",
+                status=resp.status, request_id=self._request_id(resp),
             )
         return target
 
     async def _read(self, method: str, path: str, resp: aiohttp.ClientResponse) -> Response:
-        body = await resp.read()
-        request_id = resp.headers.get(C.REQUEST_ID_HEADER)
+        request_id = self._request_id(resp)
+        label = f"{method} /{path}"
         log.debug("%s %s -> %s (request id %s)", method, path, resp.status, request_id)
         self._note_deprecation(method, path, resp.headers.get(C.DEPRECATION_HEADER))
-        if resp.status >= 400:
-            raise _status_error(method, path, resp, body, request_id, self._key)
-        return Response(resp.status, resp.headers, body, request_id)
+        if resp.status >= 400:  # an error page is read up to the cap: its start says enough
+            body = await self._read_capped(resp, label, self._max_bytes, truncate=True)
+            raise _status_error(method, path, resp, body, request_id, self._redact,
+                                max_depth=self._max_depth)
+        images = _may_carry_images(method, path)
+        cap = self._max_image_bytes if images else self._max_bytes
+        body = await self._read_capped(resp, label, cap, truncate=False)
+        response = Response(resp.status, resp.headers, body, request_id, label,
+                            max_depth=self._max_depth, redactor=self._redact)
+        if len(body) >= C.THREAD_ENCODE_THRESHOLD and resp.content_type == "application/json":
+            response = await response.predecode()
+        return response
+
+    async def _read_capped(
+        self, resp: aiohttp.ClientResponse, label: str, cap: int, *, truncate: bool
+    ) -> bytes:
+        """The body, counted as it streams: past ``cap`` bytes it is cut (``truncate``) or
+        refused with :class:`APIResponseError`; an announced length past it is refused unread."""
+        announced = resp.content_length
+        if not truncate and announced is not None and announced > cap:
+            raise self._too_large(resp, label, cap, f"it announces {announced} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(C.DOWNLOAD_CHUNK_SIZE):
+            if size + len(chunk) > cap:
+                if truncate:
+                    chunks.append(chunk[: cap - size])
+                    break
+                raise self._too_large(resp, label, cap, f"it ran past {size + len(chunk)} bytes")
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+
+    def _too_large(
+        self, resp: aiohttp.ClientResponse, label: str, cap: int, how: str
+    ) -> APIResponseError:
+        option = "max_image_response_bytes" if cap == self._max_image_bytes and (
+            cap != self._max_bytes) else "max_response_bytes"
+        return APIResponseError(
+            f"{label}: the answer is larger than the limit of {cap} bytes ({how}); "
+            f"raise the client's {option} if the server is trusted",
+            status=resp.status, request_id=self._request_id(resp),
+        )
+
+    def _request_id(self, resp: aiohttp.ClientResponse) -> str | None:
+        request_id = resp.headers.get(C.REQUEST_ID_HEADER)
+        return None if request_id is None else self._redact(request_id)
 
     def _note_deprecation(self, method: str, path: str, date: str | None) -> None:
         """Warn once per endpoint that a server default this call relies on will change."""
         endpoint = f"{method} /{path.split('/')[0]}"
-        if date and (endpoint, date) not in self._deprecations_seen:
-            self._deprecations_seen.add((endpoint, date))
+        seen = self._deprecations_seen
+        if date and (endpoint, date) not in seen and len(seen) < _DEPRECATIONS_REMEMBERED:
+            seen.add((endpoint, date))
             log.warning("%s relies on a server default that changes after %s (%s header)",
-                        endpoint, date, C.DEPRECATION_HEADER)
+                        endpoint, self._redact(date[:100]), C.DEPRECATION_HEADER)
 
     @asynccontextmanager
     async def download(
@@ -252,7 +408,7 @@ class Transport:
                         more := await resp.content.read(C.DOWNLOAD_ERROR_BODY_MAX - len(body))
                     ):
                         body += more
-                    raise _status_error("GET", display_url(url), resp, body, None)
+                    raise _status_error("GET", display_url(url), resp, body, None, self._redact)
                 yield resp
         except (TimeoutError, aiohttp.ServerTimeoutError):
             raise APITimeoutError(f"download of {display_url(url)} timed out") from None
@@ -267,24 +423,35 @@ class Transport:
             ) from None
 
 
+def _may_carry_images(method: str, path: str) -> bool:
+    """Whether an answer may hold images inline: a synchronous image call
+    (``response_mode=bytes``), a finished job's status, a profile picture."""
+    parts = path.strip("/").split("/")
+    if method == "POST":
+        return len(parts) == 1 and parts[0] in _IMAGE_ENDPOINTS
+    return method == "GET" and (parts[0] == "jobs" or parts[-1] == "profile_picture")
+
+
 def _status_error(
     method: str,
     path: str,
     resp: aiohttp.ClientResponse,
     body: bytes,
     request_id: str | None,
-    key: Secret | None = None,
+    redact: KeyRedactor,
+    *,
+    max_depth: int = C.MAX_JSON_DEPTH,
 ) -> APIStatusError:
-    text = body.decode("utf-8", "replace")
-    if key is not None:  # a server that echoes the key back must not put it in our exception
-        text = text.replace(key.reveal(), "***")
+    """The exception for an error answer, built from redacted parts only: a server that echoes
+    the key (in any encoding, in the body or the reason) must not put it in our exception."""
+    text = redact(body.decode("utf-8", "replace"))
     try:
-        decoded = json.loads(text) if text else None
+        decoded = decode_json(text, max_depth=max_depth, scrub=redact) if text else None
     except ValueError:
         decoded = None
     error_type, message, detail, body_request_id = parse_error_body(decoded)
     cls = status_error_class(resp.status, error_type)
-    summary = message or (text[:200] if text else resp.reason or "error")
+    summary = message or (text[:200] if text else redact(resp.reason or "") or "error")
     return cls(
         f"{method} {path}: {summary}",
         status=resp.status,

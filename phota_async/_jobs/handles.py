@@ -448,13 +448,17 @@ class TrainingJob(_RemoteJob[Profile, Profile]):
 
 
 def decode_token(token: str, *, base_url: str) -> dict[str, Any]:
-    """The fields of a job token; InvalidInputError when it is not one of ours."""
+    """The fields of a job token; InvalidInputError when it is not one of ours.
+
+    A token may have been stored anywhere, so every field is checked here: whatever was
+    tampered with gives ``InvalidInputError`` (field ``token``), never a raw ValueError.
+    """
     if not isinstance(token, str) or not token.startswith(_TOKEN_PREFIX):
         raise InvalidInputError("token", "is not a phota_async job token")
     body = token[len(_TOKEN_PREFIX):]
     try:
         payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-    except ValueError:
+    except (ValueError, RecursionError):  # bad base64, not UTF-8, not JSON, nested too deep
         raise InvalidInputError("token", "is corrupt") from None
     if not isinstance(payload, dict) or payload.get("k") not in ("image", "training") or not (
         isinstance(payload.get("id"), str) and payload["id"]
@@ -463,6 +467,19 @@ def decode_token(token: str, *, base_url: str) -> dict[str, Any]:
     check.resource_id(payload["id"], "token")
     if payload.get("u") not in (None, base_url):
         raise InvalidInputError(
-            "token", f"was made for another API base URL ({payload.get('u')!r})"
+            "token", f"was made for another API base URL ({payload.get('u')!r:.100})"
         )
+    submitted = payload.get("t")
+    if submitted is not None and not (  # a Unix time: no NaN, infinity, bool or text
+        isinstance(submitted, int | float) and not isinstance(submitted, bool)
+        and 0 <= submitted < 1e12
+    ):
+        raise InvalidInputError("token", "is corrupt (its submit time is not a time)")
+    endpoints = (None, "job", "generate", "edit", "enhance", "remix")
+    if payload.get("e") not in endpoints or payload.get("cb") not in (None, True, False):
+        raise InvalidInputError("token", "is corrupt (unknown endpoint or callback flag)")
+    try:
+        check.client_request_id(payload.get("c"))
+    except InvalidInputError:
+        raise InvalidInputError("token", "is corrupt (its client_request_id)") from None
     return payload

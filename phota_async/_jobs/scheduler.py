@@ -14,6 +14,7 @@ import heapq
 import itertools
 import logging
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from .._exceptions import PhotaError
@@ -38,8 +39,11 @@ class Pollable(Protocol):
 class PollScheduler:
     """Polls every scheduled job at its own due time, ``workers`` requests at a time at most."""
 
-    def __init__(self, *, workers: int) -> None:
+    def __init__(self, *, workers: int, bind_loop: Callable[[], None] | None = None) -> None:
         self._workers = workers
+        # The client's loop check (Transport.bind_loop): waiting from another loop must fail
+        # at once, not sit on tasks of a loop that is gone.
+        self._bind_loop = bind_loop
         self._heap: list[tuple[float, int, Pollable]] = []
         self._due: dict[Pollable, float] = {}
         self._busy: set[Pollable] = set()
@@ -88,6 +92,8 @@ class PollScheduler:
                 "this client is closed: re-attach the job on an open client "
                 "(phota.jobs.from_token(job.to_token()))"
             )
+        if self._bind_loop is not None:
+            self._bind_loop()
         if self._tasks and not self._tasks[0].done():
             return
         self._wakeup = asyncio.Event()

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import datetime
 import email.utils
+import json
 import logging
 import math
+import reprlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import cattrs
 from cattrs.gen import make_dict_unstructure_fn, override
 
+from .. import _constants as C
+from .._exceptions import APIResponseError
 from .enums import JobState, ProfileStatus
 from .models import (
     EditRequest,
@@ -26,14 +30,24 @@ from .models import (
     ErrorInfo,
     GenerateRequest,
     ImageResponse,
+    JobHandle,
     JobSnapshot,
     KnownSubjects,
     Profile,
     ProfileSummary,
     RemixRequest,
 )
+from .validation import is_resource_id
 
-__all__ = ["classify_status", "converter", "parse_error_body", "parse_retry_after", "structure"]
+__all__ = [
+    "classify_status",
+    "converter",
+    "decode_json",
+    "excerpt",
+    "parse_error_body",
+    "parse_retry_after",
+    "structure",
+]
 
 log = logging.getLogger("phota_async")
 T = TypeVar("T")
@@ -46,12 +60,91 @@ _FAILED = frozenset({"failed", "error", "canceled", "cancelled", "expired", "tim
 _unknown_statuses_seen: set[str] = set()
 
 
+class _BadShape(ValueError):
+    """Raised by our hooks: an answer lacks what a model needs (the text says what)."""
+
+
+# Excerpts of hostile answers stay short and shallow, whatever their size or depth.
+_EXCERPT = reprlib.Repr()
+_EXCERPT.maxlevel, _EXCERPT.maxstring, _EXCERPT.maxother = 3, 80, 80
+_EXCERPT.maxdict = _EXCERPT.maxlist = 6
+
+
+def excerpt(value: Any) -> str:
+    """A short, shallow repr of a decoded answer, for an error message."""
+    return _EXCERPT.repr(value)
+
+
 def structure(obj: Any, cls: type[T]) -> T:
-    """Structure a decoded JSON value into ``cls``; a shape we cannot read raises ValueError."""
+    """Structure a decoded JSON value into ``cls``; a shape we cannot read raises
+    :class:`APIResponseError` (a ValueError) that says what is wrong."""
     try:
         return converter.structure(obj, cls)
-    except (cattrs.BaseValidationError, KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"unexpected response shape for {cls.__name__}: {obj!r:.200}") from exc
+    except (cattrs.BaseValidationError, LookupError, TypeError, AttributeError, ValueError,
+            ArithmeticError, RecursionError) as exc:
+        reason = str(exc) if isinstance(exc, _BadShape) else type(exc).__name__
+        raise APIResponseError(
+            f"unexpected answer shape for {cls.__name__} ({reason}): {excerpt(obj)}"
+        ) from None
+
+
+def decode_json(
+    body: bytes | str,
+    *,
+    max_depth: int = C.MAX_JSON_DEPTH,
+    scrub: Callable[[str], str] | None = None,
+) -> Any:
+    """``body`` decoded as JSON; ValueError saying why when it is not JSON or nests containers
+    deeper than ``max_depth`` (a hostile answer must not end in a RecursionError).
+
+    ``scrub``, when given, is applied to every string (keys included): it hides a secret the
+    server echoed before any of the text can reach an exception or a log line.
+    """
+    try:
+        value = json.loads(body)
+    except RecursionError:
+        raise ValueError(f"it nests deeper than {max_depth} levels") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"it is not JSON ({type(exc).__name__})") from None
+    if isinstance(value, str):
+        return scrub(value) if scrub else value
+    if isinstance(value, dict | list) and not _walk(value, max_depth, scrub):
+        raise ValueError(f"it nests deeper than {max_depth} levels")
+    return value
+
+
+def _walk(root: dict[str, Any] | list[Any], limit: int, scrub: Callable[[str], str] | None) -> bool:
+    """Check the nesting of ``root`` (iteratively: no recursion) and scrub its strings in
+    place; False when containers nest more than ``limit`` deep."""
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return False
+        if isinstance(node, dict):
+            if scrub is not None and any(scrub(key) != key for key in node):
+                items = [(scrub(key), child) for key, child in node.items()]
+                node.clear()
+                node.update(items)
+            pairs: Iterable[tuple[Any, Any]] = node.items()
+        else:
+            pairs = enumerate(node)
+        for slot, child in pairs:  # replacing a value in place is safe while iterating
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+            elif scrub is not None and isinstance(child, str):
+                node[slot] = scrub(child)
+    return True
+
+
+def _server_id(value: Any, name: str) -> str:
+    """An id the server gave: a string (or an integer) that passes the same rule as a user's
+    ids, never ``None`` as 'None' nor a path such as ``../x``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if is_resource_id(value):
+        return str(value)
+    raise _BadShape(f"{name} is missing or not a usable id")
 
 
 # --- Requests: drop unset fields; ``async_`` goes on the wire as ``async`` ----------------
@@ -104,7 +197,11 @@ def _known_subjects(value: Any) -> KnownSubjects:
     counts = value.get("counts") if isinstance(value, Mapping) else None
     if not isinstance(counts, Mapping):
         return KnownSubjects()
-    return KnownSubjects({str(k): int(v) for k, v in counts.items() if isinstance(v, int | float)})
+    # Counts that are not finite numbers (1e999, NaN, true) are not counts: leave them out.
+    return KnownSubjects({
+        str(k): int(v) for k, v in counts.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    })
 
 
 def _image_response(obj: Any, _: type) -> ImageResponse:
@@ -160,15 +257,26 @@ def _job_result(obj: Mapping[str, Any]) -> ImageResponse | None:
     return None
 
 
+def _job_handle(obj: Any, _: type) -> JobHandle:
+    if not isinstance(obj, Mapping):
+        raise _BadShape("a job handle must be an object")
+    poll_url = obj.get("poll_url")
+    return JobHandle(
+        job_id=_server_id(obj.get("job_id"), "job_id"),
+        poll_url=poll_url if isinstance(poll_url, str) else None,
+    )
+
+
+converter.register_structure_hook(JobHandle, _job_handle)
+
+
 def _job_snapshot(obj: Any, _: type) -> JobSnapshot:
     if not isinstance(obj, Mapping):
-        raise TypeError("a job must be an object")
-    job_id = obj.get("job_id") or obj.get("id")
-    if not isinstance(job_id, str | int):
-        raise KeyError("job_id")
+        raise _BadShape("a job must be an object")
+    job_id = _server_id(obj.get("job_id") or obj.get("id"), "job_id")
     raw = str(obj.get("status") or "")
     return JobSnapshot(
-        job_id=str(job_id),
+        job_id=job_id,
         status=raw,
         state=classify_status(raw),
         result=_job_result(obj),
@@ -186,7 +294,7 @@ converter.register_structure_hook(JobSnapshot, _job_snapshot)
 def _profile(obj: Any, _: type) -> Profile:
     message = obj.get("message")
     return Profile(
-        profile_id=str(obj["profile_id"]),
+        profile_id=_server_id(obj.get("profile_id"), "profile_id"),
         status=_profile_status(obj["status"]),
         message=str(message) if message is not None else None,
     )
@@ -194,11 +302,11 @@ def _profile(obj: Any, _: type) -> Profile:
 
 def _profile_summary(obj: Any, _: type) -> ProfileSummary:
     if isinstance(obj, str):
-        return ProfileSummary(obj)
+        return ProfileSummary(_server_id(obj, "profile_id"))
     status = obj.get("status")
     tag = obj.get("tag")
     return ProfileSummary(
-        profile_id=str(obj.get("profile_id") or obj["id"]),
+        profile_id=_server_id(obj.get("profile_id") or obj.get("id"), "profile_id"),
         tag=str(tag) if tag is not None else None,
         status=_profile_status(status) if status is not None else None,
     )
@@ -212,7 +320,7 @@ def parse_profile_list(obj: Any) -> list[ProfileSummary]:
     """``{"profiles": [...]}`` (or a bare list) into summaries; items are ids or objects."""
     items = obj.get("profiles") if isinstance(obj, Mapping) else obj
     if not isinstance(items, list):
-        raise ValueError(f"unexpected response shape for a profile list: {obj!r:.200}")
+        raise APIResponseError(f"unexpected answer shape for a profile list: {excerpt(obj)}")
     return [structure(item, ProfileSummary) for item in items]
 
 
@@ -222,7 +330,7 @@ def parse_webhook_secret(obj: Any) -> str:
         for key in ("secret", "webhook_secret", "signing_secret"):
             if isinstance(obj.get(key), str) and obj[key]:
                 return str(obj[key])
-    raise ValueError("the webhook-secret response holds no secret")
+    raise APIResponseError("the webhook-secret answer holds no secret")
 
 
 # --- Errors and hints -------------------------------------------------------------------------

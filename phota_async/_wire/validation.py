@@ -9,7 +9,7 @@ import ipaddress
 import re
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
-from typing import TypeVar
+from typing import TypeGuard, TypeVar
 from urllib.parse import urlsplit
 
 from .. import _constants as C
@@ -191,17 +191,20 @@ def photo_count(count: int, tier: TrainingTier) -> None:
         raise InvalidInputError("photos", problem)
 
 
+def is_resource_id(value: object) -> TypeGuard[str]:
+    """True for an id that names one resource in a URL path and one file name: the rule for
+    ids a user gives and ids the server sends alike (``../x`` must never reach a path)."""
+    return isinstance(value, str) and bool(_RESOURCE_ID.fullmatch(value)) and value not in (
+        ".", "..")
+
+
 def resource_id(value: object, field: str) -> str:
     """A profile or job id that is safe to put in a URL path as it is.
 
     ``?``, ``#``, ``/`` and ``%`` would change which resource the URL names (``delete("a?b")``
     would delete ``a``), so they are refused rather than escaped.
     """
-    if (
-        not isinstance(value, str)
-        or not _RESOURCE_ID.fullmatch(value)
-        or value in (".", "..")
-    ):
+    if not is_resource_id(value):
         raise InvalidInputError(
             field, f"{value!r} is not a valid id",
             allowed="printable characters other than / ? # % \\ and spaces",

@@ -212,14 +212,16 @@ class Studio:
                 "POST", endpoint, kind=Idempotency.KEYED, json_body=body, submit=True,
                 timeout=timeout,
             )
+            # A 200 is a server that ignored ``async`` and answered at once.
+            handle = None if response.status == 200 else response.parse(JobHandle)
         except APIError as exc:
-            # The work may have been accepted (and billed) on an attempt whose answer was lost:
-            # the key lets the caller resend the same intent and get that job, never a second.
-            exc.client_request_id = crid
+            # The work may have been accepted (and billed) on an attempt whose answer was lost
+            # or unreadable: the key lets the caller resend the same intent and get that job.
+            exc.note_submit(crid)
             raise
-        if response.status == 200:  # a server that ignored ``async`` and answered at once
+        if handle is None:
             return await self._finished(endpoint, response, crid)
-        job_id = _job_id(endpoint, response, crid)
+        job_id = handle.job_id
         return self._ctx.handle(Job, job_id, lambda: Job(
             self._ctx, job_id, endpoint=endpoint, client_request_id=crid,
             callback=request.callback_url is not None,
@@ -235,22 +237,6 @@ class Studio:
         large = len(response.body) >= C.THREAD_ENCODE_THRESHOLD
         result = await anyio.to_thread.run_sync(make) if large else make()
         return Job.completed(self._ctx, result, endpoint=endpoint, client_request_id=crid)
-
-
-def _job_id(endpoint: str, response: Response, crid: str | None) -> str:
-    """The job id of a submit's answer, checked as a user-given id is: it goes into URLs and
-    file names, so an id such as ``../../x`` must never be used."""
-    try:
-        return check.resource_id(structure(response.json(), JobHandle).job_id, "job_id")
-    except ValueError as exc:  # not JSON, not a job handle, or not a usable id
-        error = APIError(
-            f"POST /{endpoint}: the answer holds no usable job id ({str(exc)[:200]}). The job "
-            f"may exist: submit again with client_request_id={crid!r} to get it without paying "
-            "twice"
-        )
-    error.client_request_id = crid
-    error.maybe_processed = True
-    raise error
 
 
 def _payload_size(fields: dict[str, Any]) -> int:

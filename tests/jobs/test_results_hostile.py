@@ -141,7 +141,7 @@ async def test_a_submit_answering_a_path_for_a_job_id_is_refused(
             with pytest.raises(APIError) as caught:
                 await (await (await phota.generate("a portrait")).result(timeout=5)).save(target)
     error = caught.value
-    assert "job id" in str(error) and error.maybe_processed
+    assert "job_id" in str(error) and "may exist" in str(error)
     assert error.client_request_id is not None and error.client_request_id in str(error)
     assert seen == []  # the id was never used: no poll, no download
     assert written(tmp_path) == []

@@ -52,6 +52,7 @@ from phota_async._wire.models import (
     ProfileSummary,
     RemixRequest,
 )
+from phota_async._wire.validation import is_resource_id
 
 # Timing varies on a loaded machine; correctness, not speed, is under test here.
 NO_DEADLINE = settings(deadline=None)
@@ -78,6 +79,10 @@ json_values = st.recursive(
     | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=8,
 )
+
+
+# Ids the server may send: what the SDK accepts from users too (no path, query or control chars).
+SERVER_IDS = st.text(min_size=1, max_size=20).filter(is_resource_id)
 
 
 def extra_keys(reserved: set[str]) -> st.SearchStrategy[dict[str, Any]]:
@@ -147,7 +152,7 @@ def test_an_unknown_status_is_logged_once(caplog: pytest.LogCaptureFixture) -> N
 
 
 @NO_DEADLINE
-@given(st.sampled_from(["job_id", "id"]), st.text(min_size=1, max_size=20), extra_keys(JOB_KEYS))
+@given(st.sampled_from(["job_id", "id"]), SERVER_IDS, extra_keys(JOB_KEYS))
 def test_job_id_under_job_id_or_id_with_unknown_keys_ignored(
     key: str, job_id: str, extra: dict[str, Any]
 ) -> None:
@@ -399,7 +404,7 @@ def test_parse_profile_list_with_object_items() -> None:
 @NO_DEADLINE
 @given(
     st.lists(
-        st.text(min_size=1, max_size=10).flatmap(
+        SERVER_IDS.flatmap(
             lambda pid: st.sampled_from([pid, {"profile_id": pid}, {"profile_id": pid, "x": 1}])
         ),
         max_size=6,
