@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import types
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -82,6 +83,7 @@ class PhotaEmulator:
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> PhotaEmulator:
+        self._ctx.clock.bind(asyncio.get_running_loop())  # emulated time runs on this loop's clock
         runner = web.AppRunner(
             build_app(self._ctx),
             shutdown_timeout=_SHUTDOWN_SECONDS,
