@@ -22,6 +22,7 @@ import functools
 import math
 import random
 import weakref
+from collections import deque
 from collections.abc import Hashable, Iterator, Mapping
 from statistics import NormalDist
 from typing import Any
@@ -44,9 +45,11 @@ _REFIT_SHARE = 0.05
 _REPLAN_CHANGE = 0.02
 # Without a learned spread, assume the public benchmark's (37..95 s around 55 s).
 _PRIOR_SIGMA = 0.3
-_PRIOR_SIGMA_WEIGHT = 2.0  # in jobs: the first few jobs cannot collapse the spread to nothing
+_PRIOR_SIGMA_WEIGHT = 1.0  # in jobs: the first few jobs cannot collapse the spread to nothing
 _PRIOR_MU_WEIGHT = 0.05  # a mere anchor: one real job outweighs the docs twenty times
 _LOADED_WEIGHT = 10.0  # a loaded estimate counts as this many jobs at most
+# This many jobs in a row done at their first poll (the plan expects about 1 in 4): scout again.
+_SURPRISES = 4
 _SIGMA_RANGE = (0.03, 2.0)
 _MEDIAN_RANGE = (0.05, 86_400.0)
 
@@ -272,6 +275,8 @@ class _Durations:
     estimate: Estimate | None = None
     changes: int = 0
     _fresh: int = 0  # finished jobs added since the last fit
+    # Whether each of the last finished jobs was done at its first poll (an upper bound only).
+    _first_poll_done: deque[bool] = field(factory=lambda: deque(maxlen=_SURPRISES))
 
     def __attrs_post_init__(self) -> None:
         if self.loaded:
@@ -284,6 +289,17 @@ class _Durations:
         key = (_log_bin(low), _log_bin(high))
         self.finished[key] = self.finished.get(key, 0.0) + 1.0
         self._fresh += 1
+        if low > 0:
+            self._first_poll_done.append(False)
+        elif self.estimate is None or high < self.estimate.median:
+            self._first_poll_done.append(True)  # done sooner than most: unexpected
+        # (done at a first poll later than most jobs take, e.g. awaited late: no news)
+
+    def surprised(self) -> bool:
+        """True when the last jobs were all done at their first poll: the plan's first poll
+        comes late (the server got faster), and upper bounds alone teach slowly; a scout then
+        measures where jobs end now."""
+        return len(self._first_poll_done) == _SURPRISES and all(self._first_poll_done)
 
     def refit(self) -> bool:
         """Fit again if enough changed; True when the estimate moved enough to re-plan."""
@@ -396,15 +412,16 @@ class Cadence:
                 return durations.estimate
         return None if self.config.learn else self._of(work, endpoint_only=True).prior
 
-    def enlist(self, job: Hashable, work: Work) -> bool:
-        """Register a job whose polls are about to be planned; True if it is to scout (nothing
-        is known of its kind and fewer than ``scouts`` jobs scout already)."""
+    def enlist(self, job: Hashable, work: Work, *, may_scout: bool = True) -> bool:
+        """Register a job whose polls are about to be planned; True if it is to scout: it may
+        (never polled, no callback), scouts are needed (nothing is known of its kind, or the
+        plan proved late) and fewer than ``scouts`` jobs of the endpoint scout already."""
         endpoint = work[0]
         self._waiting.setdefault(endpoint, weakref.WeakSet()).add(job)
         scouts = self._scouts.setdefault(endpoint, weakref.WeakSet())
         if job in scouts:
             return True
-        if self.estimate(work) is None and len(scouts) < self.config.scouts:
+        if may_scout and self._scouting(work) and len(scouts) < self.config.scouts:
             scouts.add(job)
             return True
         return False
@@ -416,7 +433,8 @@ class Cadence:
         age ``last_poll`` (None: never)."""
         config = self.config
         estimate = self.estimate(work)
-        if estimate is None:  # nothing learned: scouts probe early, the others wait for the docs
+        if estimate is None or (scout and self._scouting(work)):
+            # Scouts probe from early on; with nothing learned, the others wait for the docs.
             first = config.scout_first if scout else config.cold_first * config.typical_for(work[0])
             target = first if last_poll is None else last_poll * (1 + config.cold_growth)
             if last_poll is None and callback:
@@ -432,6 +450,15 @@ class Cadence:
             target = max(target, last_poll + config.min_interval)
         wait = min(max(0.0, target - age), config.max_interval)
         return config.real(wait * (1 - config.jitter * self._rng.random()))
+
+    def _scouting(self, work: Work) -> bool:
+        """Whether ``work`` needs scouts: nothing learned, or its plan proved late."""
+        if self.estimate(work) is None:
+            return self.config.learn
+        durations = self._of(work)
+        if not durations.learned_anything():
+            durations = self._of(work, endpoint_only=True)
+        return self.config.learn and durations.surprised()
 
     def done_probability(self, work: Work, age: float, running_at: float) -> float:
         """How likely a job seen running at ``running_at`` is to have finished at ``age``."""

@@ -468,7 +468,9 @@ class Job(_RemoteJob[ImageResult, JobSnapshot]):
 
     def _planned_delay(self) -> float:
         cadence = self._ctx.cadence
-        self._scout = cadence.enlist(self, self.work)
+        # Only a job not polled yet may scout; not one with a callback: that will say when.
+        may_scout = self._last_poll is None and not self.callback
+        self._scout = cadence.enlist(self, self.work, may_scout=may_scout)
         return cadence.delay(
             self.work, self._age(), self._last_poll, scout=self._scout, callback=self.callback
         )

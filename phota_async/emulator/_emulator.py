@@ -20,7 +20,7 @@ from ._fields import IMAGE_KINDS
 from ._ledger import Charge, Ledger
 from ._recording import API_PREFIX, RecordedRequest, select
 from ._server import build_app
-from ._state import JobRecord, ProfileRecord
+from ._state import JobRecord, JobSeconds, ProfileRecord
 
 # Emulated seconds per image job (phota-api.md section 8; enhance and remix are guesses).
 DEFAULT_JOB_SECONDS: Mapping[str, float] = {
@@ -38,8 +38,10 @@ class PhotaEmulator:
 
     Use `async with PhotaEmulator() as emu:` (or `await emu.start()` / `await emu.close()`), then
     point the SDK at `emu.url` with `emu.api_key`. Durations are emulated seconds, run
-    `time_scale` times faster than real ones; `record_requests=False` keeps long benchmarks from
-    holding every request body in memory.
+    `time_scale` times faster than real ones (of the clock of the loop it runs on);
+    `job_seconds` may give a callable per endpoint that draws each job's duration from its
+    request. `record_requests=False` keeps long benchmarks from holding every request body in
+    memory.
     """
 
     def __init__(
@@ -50,7 +52,7 @@ class PhotaEmulator:
         port: int = 0,
         time_scale: float = 600.0,
         image_job_seconds: float | None = None,
-        job_seconds: Mapping[str, float] | None = None,
+        job_seconds: Mapping[str, JobSeconds] | None = None,
         training_seconds: float = 1200.0,
         credit: float | None = None,
         webhook_secret: str = "whsec-emulator",
@@ -247,10 +249,10 @@ class PhotaEmulator:
 
 
 def _job_seconds(
-    image_job_seconds: float | None, job_seconds: Mapping[str, float] | None
-) -> Mapping[str, float]:
+    image_job_seconds: float | None, job_seconds: Mapping[str, JobSeconds] | None
+) -> Mapping[str, JobSeconds]:
     """Per-endpoint defaults, then one duration for all (if given), then per-endpoint overrides."""
-    seconds = dict(DEFAULT_JOB_SECONDS)
+    seconds: dict[str, JobSeconds] = dict(DEFAULT_JOB_SECONDS)
     if image_job_seconds is not None:
         seconds = dict.fromkeys(IMAGE_KINDS, image_job_seconds)
     unknown = set(job_seconds or {}) - set(IMAGE_KINDS)
