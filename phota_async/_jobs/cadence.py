@@ -194,10 +194,11 @@ class PollConfig:
         return server_seconds / self.time_scale
 
     def hint_delay(self, hint: float) -> float:
-        """A server hint (real seconds) as a delay: NaN, negative or huge hints are bounded."""
-        if not math.isfinite(hint):
-            return self.real(self.max_hint) if hint > 0 else self.real(self.min_interval)
-        return min(max(0.0, hint), self.real(self.max_hint))
+        """A server hint (real seconds) as a delay, within ``min_interval``..``max_hint``: a
+        hint of 0, NaN or 1e12 ms must neither make a client hammer the API nor strand a job."""
+        if math.isnan(hint):
+            hint = 0.0
+        return min(max(hint, self.real(self.min_interval)), self.real(self.max_hint))
 
     def training_delay(self, age: float, rng: random.Random) -> float:
         """Real seconds to the next poll of a profile training ``age`` server seconds old."""
@@ -275,6 +276,7 @@ class _Durations:
     estimate: Estimate | None = None
     changes: int = 0
     _fresh: int = 0  # finished jobs added since the last fit
+    _seen: float = 0.0  # the (faded) weight of the finished jobs
     # Whether each of the last finished jobs was done at its first poll (an upper bound only).
     _first_poll_done: deque[bool] = field(factory=lambda: deque(maxlen=_SURPRISES))
 
@@ -289,6 +291,7 @@ class _Durations:
         key = (_log_bin(low), _log_bin(high))
         self.finished[key] = self.finished.get(key, 0.0) + 1.0
         self._fresh += 1
+        self._seen += 1.0
         if low > 0:
             self._first_poll_done.append(False)
         elif self.estimate is None or high < self.estimate.median:
@@ -303,8 +306,8 @@ class _Durations:
 
     def refit(self) -> bool:
         """Fit again if enough changed; True when the estimate moved enough to re-plan."""
-        seen = sum(self.finished.values())
-        if not self.finished or self.changes < max(1.0, _REFIT_SHARE * (seen + len(self.running))):
+        threshold = max(1.0, _REFIT_SHARE * (self._seen + len(self.running)))
+        if not self.finished or self.changes < threshold:
             return False
         self._fade()
         bins = dict(self.finished)
@@ -314,7 +317,7 @@ class _Durations:
         weights = (_LOADED_WEIGHT if self.loaded else _PRIOR_MU_WEIGHT,
                    _LOADED_WEIGHT if self.loaded else _PRIOR_SIGMA_WEIGHT)
         old = self.estimate
-        count = sum(self.finished.values()) + (self.prior.count if self.loaded else 0.0)
+        count = self._seen + (self.prior.count if self.loaded else 0.0)
         mu, sigma = _fit(bins, old or self.prior, self.prior, *weights)
         self.estimate = Estimate(mu, sigma, count)
         return old is None or (
@@ -329,6 +332,7 @@ class _Durations:
             self.finished[key] *= factor
             if self.finished[key] < 0.01:
                 del self.finished[key]
+        self._seen = sum(self.finished.values())
 
 
 # --- Planning ---------------------------------------------------------------------------------

@@ -310,20 +310,19 @@ class _RemoteJob(Generic[R, S]):
 
     def _on_malformed(self, exc: BaseException, response: Response | None) -> float | None:
         self._malformed += 1
-        text = "" if response is None else redact(response.body[:300].decode("utf-8", "replace"))
         if self._malformed < C.POLL_MALFORMED_LIMIT:
             log.info("the status answer of %s %s cannot be read (%r); trying again later",
                      self.kind, self.id, exc)
             return self._ctx.poll.error_delay(self._malformed, self._ctx.rng)
-        if isinstance(exc, PhotaError):
-            error: PhotaError = exc
-        else:
-            error = PhotaError(
-                f"the status of {self.kind} {self.id} could not be read "
-                f"{self._malformed} times in a row ({type(exc).__name__}: {exc!s:.200}); "
-                f"the server answered: {text}"
-            )
-            error.__cause__ = exc
+        answered = "" if response is None else redact(
+            response.body[:300].decode("utf-8", "replace")
+        )
+        error = PhotaError(
+            f"the status of {self.kind} {self.id} could not be read {self._malformed} times in "
+            f"a row ({type(exc).__name__}: {exc!s:.200})"
+            + (f"; the server answered: {answered}" if answered else "")
+        )
+        error.__cause__ = exc
         self._settle(error=error)
         return None
 

@@ -62,8 +62,8 @@ class PollScheduler:
 
     def __init__(self, *, workers: int, max_per_second: float | None = None) -> None:
         self._workers = workers
-        # (a hair over 1/rate: no float rounding may fit one poll too many in a second)
-        self._interval = 0.0 if max_per_second is None else (1 + 1e-9) / max_per_second
+        # A tick over 1/rate: not even a closed one-second window may hold one poll too many.
+        self._interval = 0.0 if max_per_second is None else 1.0 / max_per_second + _TICK
         self._heap: list[tuple[float, int, Pollable]] = []
         self._due: dict[Pollable, float] = {}
         self._busy: set[Pollable] = set()

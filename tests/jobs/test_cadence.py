@@ -13,7 +13,8 @@ import asyncio
 import math
 import random
 import statistics
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -63,6 +64,13 @@ def p90(values: list[float]) -> float:
     return statistics.quantiles(values, n=10)[-1]
 
 
+@asynccontextmanager
+async def world(**emulator: Any) -> AsyncIterator[tuple[PhotaEmulator, AsyncPhota]]:
+    """An emulator in virtual time and a client with a steady (jitter-free) cadence."""
+    async with virtual_emulator(**emulator) as emu, virtual_client(emu, poll=STEADY) as phota:
+        yield emu, phota
+
+
 def polls_per_job(emu: PhotaEmulator, jobs: list[Job]) -> float:
     return sum(job_gets(emu, job.id) for job in jobs) / len(jobs)
 
@@ -78,10 +86,9 @@ async def test_a_fresh_client_resolves_one_job_soon_whatever_the_server_takes(
     expected_polls, expected_age = next(
         (n, age) for n, age in enumerate(scout_ages(), 1) if age >= seconds
     )
-    async with virtual_emulator(image_job_seconds=seconds, dialect=NO_HINTS) as emu:
-        async with virtual_client(emu, poll=STEADY) as phota:
-            job = await phota.generate("a portrait")
-            lag = await resolve(emu, job)
+    async with world(image_job_seconds=seconds, dialect=NO_HINTS) as (emu, phota):
+        job = await phota.generate("a portrait")
+        lag = await resolve(emu, job)
     assert job_gets(emu, job.id) == expected_polls
     assert lag == pytest.approx(expected_age - seconds, abs=1e-3)
     assert lag <= max(1.5, 0.5 * seconds)
@@ -94,15 +101,14 @@ async def test_a_fresh_client_resolves_one_job_soon_whatever_the_server_takes(
 async def test_after_ten_jobs_the_client_resolves_jobs_of_that_duration_within_15_percent(
     seconds: float,
 ) -> None:
-    async with virtual_emulator(image_job_seconds=seconds, dialect=NO_HINTS) as emu:
-        async with virtual_client(emu, poll=STEADY) as phota:
-            for _ in range(10):
-                await (await phota.generate("warming up"))
-            jobs, late = [], []
-            for _ in range(10):
-                jobs.append(await phota.generate("warm"))
-                late.append(await resolve(emu, jobs[-1]))
-            learned = phota.cadence_state()["durations"]["generate/-/-"]
+    async with world(image_job_seconds=seconds, dialect=NO_HINTS) as (emu, phota):
+        for _ in range(10):
+            await (await phota.generate("warming up"))
+        jobs, late = [], []
+        for _ in range(10):
+            jobs.append(await phota.generate("warm"))
+            late.append(await resolve(emu, jobs[-1]))
+        learned = phota.cadence_state()["durations"]["generate/-/-"]
     assert p90(late) <= max(1.0, 0.15 * seconds)
     assert all(job_gets(emu, job.id) <= 4 for job in jobs)
     if seconds >= 2.0:
@@ -135,10 +141,9 @@ async def test_a_server_ten_times_faster_than_the_docs_is_followed_after_five_jo
 async def test_a_cold_batch_is_re_planned_when_its_scout_finishes() -> None:
     # The docs say 55 s; this server takes 5. The batch does not wait for the docs' 38.5 s:
     # the scout's result re-plans every waiting job.
-    async with virtual_emulator(image_job_seconds=5.0, dialect=NO_HINTS) as emu:
-        async with virtual_client(emu, poll=STEADY) as phota:
-            jobs = [await phota.generate(f"g{i}") for i in range(20)]
-            shares = await lags(emu, jobs)
+    async with world(image_job_seconds=5.0, dialect=NO_HINTS) as (emu, phota):
+        jobs = [await phota.generate(f"g{i}") for i in range(20)]
+        shares = await lags(emu, jobs)
     assert max(shares) * 5.0 <= 1.5  # seconds, instead of 33.5 s for a first poll at 38.5
     assert polls_per_job(emu, jobs) <= 2.5
 
@@ -161,14 +166,13 @@ async def test_jobs_found_done_at_their_first_poll_pull_later_first_polls_earlie
 async def test_jobs_awaited_late_do_not_teach_a_late_first_poll() -> None:
     # Jobs first awaited long after they ended say only "done by then": later jobs must still
     # be polled when they end, not at the age the late ones were looked at.
-    async with virtual_emulator(image_job_seconds=55.0, dialect=NO_HINTS) as emu:
-        async with virtual_client(emu, poll=STEADY) as phota:
-            for _ in range(5):
-                await (await phota.generate("learn"))
-            early = [await phota.generate(f"e{i}") for i in range(6)]
-            await asyncio.sleep(300)  # other work: 300 s; the jobs took 55
-            await phota_async.gather(early)
-            shares = await lags(emu, [await phota.generate(f"l{i}") for i in range(6)])
+    async with world(image_job_seconds=55.0, dialect=NO_HINTS) as (emu, phota):
+        for _ in range(5):
+            await (await phota.generate("learn"))
+        early = [await phota.generate(f"e{i}") for i in range(6)]
+        await asyncio.sleep(300)  # other work: 300 s; the jobs took 55
+        await phota_async.gather(early)
+        shares = await lags(emu, [await phota.generate(f"l{i}") for i in range(6)])
     assert max(shares) <= 0.15
 
 
@@ -180,19 +184,18 @@ async def test_base_models_are_learned_apart() -> None:
     def seconds(request: Any) -> float:
         return 20.0 if request.base_model == "nb2" else 200.0
 
-    async with virtual_emulator(job_seconds={"generate": seconds}, dialect=NO_HINTS) as emu:
-        async with virtual_client(emu, poll=STEADY) as phota:
+    async with world(job_seconds={"generate": seconds}, dialect=NO_HINTS) as (emu, phota):
 
-            async def one(model: str) -> tuple[Job, float]:
-                job = await phota.generate("x", base_model=model, resolution="4K")
-                return job, await resolve(emu, job)
+        async def one(model: str) -> tuple[Job, float]:
+            job = await phota.generate("x", base_model=model, resolution="4K")
+            return job, await resolve(emu, job)
 
-            for _ in range(6):
-                await one("nb2")
-                await one("gpt-image-2")
-            quick = [await one("nb2") for _ in range(5)]
-            slow = [await one("gpt-image-2") for _ in range(5)]
-            state = phota.cadence_state()["durations"]
+        for _ in range(6):
+            await one("nb2")
+            await one("gpt-image-2")
+        quick = [await one("nb2") for _ in range(5)]
+        slow = [await one("gpt-image-2") for _ in range(5)]
+        state = phota.cadence_state()["durations"]
     assert state["generate/nb2/4K"]["median"] == pytest.approx(20, rel=0.15)
     assert state["generate/gpt-image-2/4K"]["median"] == pytest.approx(200, rel=0.15)
     for jobs, duration in ((quick, 20.0), (slow, 200.0)):
@@ -232,27 +235,26 @@ def test_a_bad_learned_document_is_refused(learned: Any) -> None:
 
 
 async def test_an_exact_poll_after_hint_resolves_in_two_polls() -> None:
-    async with virtual_emulator(image_job_seconds=55.0) as emu:  # poll_after_ms: the time left
-        async with virtual_client(emu, poll=STEADY) as phota:
-            job = await phota.generate("hinted")
-            lag = await resolve(emu, job)
+    async with world(image_job_seconds=55.0) as (emu, phota):  # poll_after_ms: the time left
+        job = await phota.generate("hinted")
+        lag = await resolve(emu, job)
     assert job_gets(emu, job.id) <= 3 and lag <= 0.5
 
 
 async def test_a_retry_after_header_hint_is_honoured() -> None:
     # Whole seconds: the first poll (the scout's, at 0.75 s) is told 55 s (ceil of 54.25).
-    async with virtual_emulator(image_job_seconds=55.0, dialect=Dialect(poll_hint="header")) as emu:
-        async with virtual_client(emu, poll=STEADY) as phota:
-            job = await phota.generate("a green door")
-            lag = await resolve(emu, job)
+    async with world(image_job_seconds=55.0, dialect=Dialect(poll_hint="header")) as (emu, phota):
+        job = await phota.generate("a green door")
+        lag = await resolve(emu, job)
     assert job_gets(emu, job.id) == 2 and lag == pytest.approx(0.75, abs=1e-3)
 
 
 async def test_a_callback_resolves_the_job_at_once_with_one_poll() -> None:
-    async with virtual_emulator(image_job_seconds=55.0, dialect=NO_HINTS) as emu:
-        async with virtual_client(emu, poll=STEADY) as phota, receiver(phota) as rec:
-            job = await phota.generate("called back", callback_url=rec.url)
-            lag = await resolve(emu, job)
+    async with world(image_job_seconds=55.0, dialect=NO_HINTS) as (emu, phota), receiver(
+        phota
+    ) as rec:
+        job = await phota.generate("called back", callback_url=rec.url)
+        lag = await resolve(emu, job)
     assert job_gets(emu, job.id) == 1 and lag < 0.01
 
 
@@ -260,9 +262,10 @@ async def test_a_lost_callback_costs_a_later_first_poll_only() -> None:
     # A job with a callback waits twice the usual first poll for it; lost, the job is still
     # resolved by polling, a little later.
     policy = CallbackPolicy(drop=True)
-    async with virtual_emulator(image_job_seconds=55.0, dialect=NO_HINTS, callbacks=policy) as emu:
-        async with virtual_client(emu, poll=STEADY) as phota, receiver(phota) as rec:
-            job = await phota.generate("called back", callback_url=rec.url)
-            lag = await resolve(emu, job)
+    async with world(image_job_seconds=55.0, dialect=NO_HINTS, callbacks=policy) as (
+        emu, phota
+    ), receiver(phota) as rec:
+        job = await phota.generate("called back", callback_url=rec.url)
+        lag = await resolve(emu, job)
     first = 0.7 * 55.0 * 2.0  # cold: 70% of the docs' 55 s, times the callback grace
     assert job_gets(emu, job.id) == 1 and lag == pytest.approx(first - 55.0, abs=1e-3)
