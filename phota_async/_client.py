@@ -115,6 +115,11 @@ class AsyncPhota:
         return self._limiter
 
     @property
+    def poll(self) -> PollConfig:
+        """The poll cadence settings in use."""
+        return self._ctx.poll
+
+    @property
     def scheduler(self) -> PollScheduler:
         """The shared poll scheduler (read ``.pending``, ``.polls``, ``.task_count``)."""
         return self._ctx.scheduler

@@ -21,7 +21,9 @@ import pytest
 
 import phota_async
 from phota_async import AsyncPhota, InvalidInputError, Job, PollConfig
+from phota_async._constants import TIME_SCALE_ENV
 from phota_async.emulator import CallbackPolicy, Dialect, PhotaEmulator
+from phota_async.emulator import _command as emulator_command
 from tests.conftest import job_gets, virtual_client, virtual_emulator
 from tests.resources.test_webhooks import receiver
 
@@ -269,3 +271,48 @@ async def test_a_lost_callback_costs_a_later_first_poll_only() -> None:
         lag = await resolve(emu, job)
     first = 0.7 * 55.0 * 2.0  # cold: 70% of the docs' 55 s, times the callback grace
     assert job_gets(emu, job.id) == 1 and lag == pytest.approx(first - 55.0, abs=1e-3)
+
+
+# --- Matching an emulator's time scale ------------------------------------------------------------
+
+
+async def lag_at_scale(monkeypatch: pytest.MonkeyPatch, env: str | None) -> float:
+    """Emulated seconds between a 55 s job's end and ``await job`` on an emulator at 600x, for a
+    client given no ``poll=`` (only ``$PHOTA_TIME_SCALE``, if set)."""
+    if env is None:
+        monkeypatch.delenv(TIME_SCALE_ENV, raising=False)
+    else:
+        monkeypatch.setenv(TIME_SCALE_ENV, env)
+    async with PhotaEmulator(time_scale=600, dialect=NO_HINTS) as emu, AsyncPhota(
+        api_key=emu.api_key, base_url=emu.url
+    ) as phota:
+        return await resolve(emu, await phota.generate("the README's job"))
+
+
+async def test_phota_time_scale_makes_a_client_keep_pace_with_a_scaled_emulator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert await lag_at_scale(monkeypatch, "600") <= 0.5 * 55  # the scout's cadence, scaled
+    assert await lag_at_scale(monkeypatch, None) > 100  # real seconds: 600 times too slow
+
+
+def test_the_emulator_prints_the_client_setting_of_its_time_scale(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(TIME_SCALE_ENV, "120")
+    assert emulator_command._parser().parse_args([]).time_scale == 120.0  # both read it
+    text = emulator_command.client_setting("http://127.0.0.1:8787/v1/phota", "k", 120.0)
+    assert f"{TIME_SCALE_ENV}=120\n" in text and "PollConfig(time_scale=120)" in text
+
+
+async def test_phota_time_scale_is_ignored_against_a_remote_api(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(TIME_SCALE_ENV, "600")
+    with pytest.warns(UserWarning, match="ignored"):
+        phota = AsyncPhota(api_key="k", base_url="https://api.photalabs.com/v1/phota")
+    assert phota.poll.time_scale == 1.0
+    await phota.aclose()
+    monkeypatch.setenv(TIME_SCALE_ENV, "fast")
+    with pytest.raises(InvalidInputError, match=TIME_SCALE_ENV):
+        AsyncPhota(api_key="k", base_url="http://127.0.0.1:1/v1/phota")
