@@ -31,6 +31,9 @@ pytestmark = pytest.mark.looptime
 
 NO_HINTS = Dialect(poll_hints=False)
 STEADY = PollConfig(jitter=0.0)
+# Durations a hair over the round figures: no job ends on the very instant of a poll, where the
+# emulator's finishing (an image drawn in a worker thread) and the poll would race.
+EXTRA = 1.01
 
 
 def scout_ages() -> Iterator[float]:
@@ -85,15 +88,16 @@ async def test_a_fresh_client_resolves_one_job_soon_whatever_the_server_takes(
     seconds: float,
 ) -> None:
     # Nothing is known: the job scouts. The bound is max(1.5 s, 50% of the duration).
+    duration = seconds * EXTRA
     expected_polls, expected_age = next(
-        (n, age) for n, age in enumerate(scout_ages(), 1) if age >= seconds
+        (n, age) for n, age in enumerate(scout_ages(), 1) if age >= duration
     )
-    async with world(image_job_seconds=seconds, dialect=NO_HINTS) as (emu, phota):
+    async with world(image_job_seconds=duration, dialect=NO_HINTS) as (emu, phota):
         job = await phota.generate("a portrait")
         lag = await resolve(emu, job)
     assert job_gets(emu, job.id) == expected_polls
-    assert lag == pytest.approx(expected_age - seconds, abs=1e-3)
-    assert lag <= max(1.5, 0.5 * seconds)
+    assert lag == pytest.approx(expected_age - duration, abs=1e-3)
+    assert lag <= max(1.5, 0.5 * duration)
 
 
 # --- The same client, warm ----------------------------------------------------------------------
@@ -103,7 +107,7 @@ async def test_a_fresh_client_resolves_one_job_soon_whatever_the_server_takes(
 async def test_after_ten_jobs_the_client_resolves_jobs_of_that_duration_within_15_percent(
     seconds: float,
 ) -> None:
-    async with world(image_job_seconds=seconds, dialect=NO_HINTS) as (emu, phota):
+    async with world(image_job_seconds=seconds * EXTRA, dialect=NO_HINTS) as (emu, phota):
         for _ in range(10):
             await (await phota.generate("warming up"))
         jobs, late = [], []
@@ -115,8 +119,8 @@ async def test_after_ten_jobs_the_client_resolves_jobs_of_that_duration_within_1
     assert all(job_gets(emu, job.id) <= 4 for job in jobs)
     if seconds >= 2.0:
         assert learned["median"] == pytest.approx(seconds, rel=0.15)
-    else:  # polls 0.5 s apart at least: half-second jobs are known only to end by then
-        assert learned["median"] <= seconds
+    else:  # polls are 0.5 s apart at least: that is as close as a duration can be known
+        assert learned["median"] <= seconds + 0.5
 
 
 async def test_a_batch_on_a_fresh_client_resolves_soon_in_few_polls() -> None:
