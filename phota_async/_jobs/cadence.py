@@ -10,9 +10,10 @@ minimises the expected number of polls plus ``lag_weight`` x the expected lag as
 job's duration. Its first poll comes about when the fastest fifth of the jobs end, the next ones
 every 25%..10% of the job's age, closer together where jobs are most likely to end.
 
-With nothing learned, a couple of scout jobs poll from 0.75 s on, 1.5 x further each time, while
-the others wait for 70% of the docs' typical duration; as soon as any job of that kind finishes,
-every waiting job is re-planned from what was learned.
+With nothing learned, a scout job polls from 0.75 s on, 1.5 x later each time, while the others
+wait for 70% of the docs' typical duration; as soon as any job of that kind finishes, every
+waiting job is re-planned from what was learned. A job awaited alone is polled more keenly than
+the jobs of a big batch (the API bears a poll the same whoever sends it).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import weakref
 from collections import deque
 from collections.abc import Hashable, Iterator, Mapping
 from statistics import NormalDist
+from types import MappingProxyType
 from typing import Any
 
 from attrs import define, field, frozen
@@ -137,8 +139,9 @@ class PollConfig:
     """How jobs are polled. Durations are server seconds; ``time_scale`` divides them all.
 
     An image job's polls follow what this client learned of the jobs of the same kind (endpoint,
-    base model, resolution): see :mod:`the README <phota_async>` ("Jobs"). ``lag_weight`` is the
-    trade between polls and lag (a poll is worth 1/``lag_weight`` of a job's duration); no
+    base model, resolution; see the README's "Jobs"). ``lag_weight`` is the trade between polls
+    and lag: a poll is worth 1/``lag_weight`` of a job's duration in lag (twice that for a job
+    awaited alone). No
     interval is shorter than ``min_interval``, longer than ``max_interval``, or (while a plan
     lasts) longer than ``max_growth`` x the job's age, then ``growth`` x its age. With nothing
     learned, ``scouts`` jobs per kind poll from ``scout_first`` on while the others first poll
@@ -154,7 +157,7 @@ class PollConfig:
     in scaled time (``$PHOTA_TIME_SCALE`` against a loopback address).
     """
 
-    typical: Mapping[str, float] = field(factory=lambda: dict(C.POLL_TYPICAL))
+    typical: Mapping[str, float] = field(factory=lambda: MappingProxyType(dict(C.POLL_TYPICAL)))
     lag_weight: float = field(default=C.POLL_LAG_WEIGHT, validator=_positive)
     min_interval: float = field(default=C.POLL_MIN_INTERVAL, validator=_positive)
     max_interval: float = field(default=C.POLL_MAX_INTERVAL, validator=_positive)
@@ -441,17 +444,15 @@ class Cadence:
             # Scouts probe from early on; with nothing learned, the others wait for the docs.
             first = config.scout_first if scout else config.cold_first * config.typical_for(work[0])
             target = first if last_poll is None else last_poll * (1 + config.cold_growth)
-            if last_poll is None and callback:
-                target *= config.callback_grace
         else:
             # A poll costs the API the same whoever sends it: while few jobs wait, each may
             # be polled more keenly (a job awaited alone, twice as keenly as in a big batch).
             waiting = max(1, len(self._waiting.get(work[0], ())))
             target = _next_age(estimate, last_poll, config, config.lag_weight * (1 + 1 / waiting))
-            if last_poll is None and callback:
-                target *= config.callback_grace
-        if last_poll is not None:
-            target = max(target, last_poll + config.min_interval)
+        if last_poll is None and callback:
+            target *= config.callback_grace  # its callback is expected first
+        else:
+            target = max(target, (last_poll or 0.0) + config.min_interval)
         wait = min(max(0.0, target - age), config.max_interval)
         return config.real(wait * (1 - config.jitter * self._rng.random()))
 
