@@ -346,6 +346,7 @@ class _RemoteJob(Generic[R, S]):
         self._finished = True
         self._outcome, self._error = value, error
         self.resolved_at = time.time()
+        self.dropped()  # it is no longer planned (a poll's ``_learn`` may still learn from it)
         if self._future is not None and not self._future.done():
             if error is not None:
                 self._future.set_exception(error)
