@@ -33,5 +33,5 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """The benchmarks (not part of the test run); each prints its figures."""
     session.install("-e", ".[test,s3]")
-    for script in ("bench_jobs.py", "bench_resilience.py", "bench_photos.py"):
+    for script in ("bench_jobs.py", "bench_resilience.py", "bench_photos.py", "bench_cadence.py"):
         session.run("python", f"benchmarks/{script}", *session.posargs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import random
 import warnings
@@ -13,7 +14,7 @@ from urllib.parse import urlsplit
 
 from . import _constants as C
 from ._coord.base import Coordination, InProcessCoordination, Member
-from ._exceptions import MissingAPIKeyError
+from ._exceptions import InvalidInputError, MissingAPIKeyError
 from ._http.events import EventHook
 from ._http.limiter import AdaptiveLimiter
 from ._http.requester import Requester
@@ -43,10 +44,11 @@ class AsyncPhota:
     ``connect_timeout`` and ``read_timeout`` bound one attempt's connection and each read (a
     synchronous image call reads for up to 660 s). ``uploader`` stores local profile photos
     where the API can fetch them (against a local emulator its bucket is used by default).
-    ``poll`` tunes job polling. ``on_event`` receives a :class:`RequestEvent` per request
-    start, end and retry. ``coordination`` shares the account's rate budget, 429 pauses and
-    webhook callbacks with other clients and processes (``RedisCoordination(url)``; by default
-    nothing is shared beyond this client).
+    ``poll`` tunes job polling (:class:`PollConfig`; against a loopback address,
+    ``$PHOTA_TIME_SCALE`` sets its time scale, as ``phota emulator`` prints). ``on_event``
+    receives a :class:`RequestEvent` per request start, end and retry. ``coordination`` shares
+    the account's rate budget, 429 pauses and webhook callbacks with other clients and
+    processes (``RedisCoordination(url)``; by default nothing is shared beyond this client).
 
     Result files (``result.save()``/``read()``) are fetched over https only (plain http only
     from the API's own origin or, for a local API, loopback), ``download_concurrency`` at a
@@ -111,11 +113,14 @@ class AsyncPhota:
             self._transport, limiter=self._limiter, policy=retry or RetryPolicy(),
             timeout=timeout, hook=on_event, rng=random.Random(seed),
         )
+        poll = poll or PollConfig(time_scale=_time_scale_from_env(self._transport.base_url))
         self._ctx = JobContext(
             requester=self._requester,
-            scheduler=PollScheduler(workers=max_concurrency,
-                                    bind_loop=self._transport.bind_loop),
-            poll=poll or PollConfig(),
+            scheduler=PollScheduler(
+                workers=max_concurrency, max_per_second=poll.max_polls_per_second,
+                bind_loop=self._transport.bind_loop,
+            ),
+            poll=poll,
             downloads=DownloadSettings.build(
                 concurrency=download_concurrency, hosts=download_hosts,
                 max_bytes=max_download_bytes, timeout=timeout,
@@ -158,9 +163,21 @@ class AsyncPhota:
         return self._coord.coordination
 
     @property
+    def poll(self) -> PollConfig:
+        """The poll cadence settings in use."""
+        return self._ctx.poll
+
+    @property
     def scheduler(self) -> PollScheduler:
         """The shared poll scheduler (read ``.pending``, ``.polls``, ``.task_count``)."""
         return self._ctx.scheduler
+
+    def cadence_state(self) -> dict[str, Any]:
+        """What this client learned of job durations, as a small JSON-able document
+        (``{"version": 1, "durations": {"generate/nb2/4K": {"median": 61.2, "sigma": 0.3,
+        "count": 40}, ...}}``, server seconds). Store it and pass it back as
+        ``PollConfig(learned=...)``: a restarted batch then polls well from its first job."""
+        return self._ctx.cadence.state()
 
     def reset_credit_breaker(self) -> None:
         """Allow submits again after a 402 stopped them (top up the credit first)."""
@@ -178,7 +195,8 @@ class AsyncPhota:
         return self._own_uploader
 
     async def aclose(self) -> None:
-        """Stop polling and close the HTTP session. Job handles keep their state."""
+        """Stop polling and close the HTTP session. Job handles keep their state; whoever still
+        awaits a job gets :class:`ClientClosedError`, which says how to re-attach it."""
         await self._ctx.scheduler.aclose()
         await self.webhooks.aclose()
         await self._coord.aclose()
@@ -208,3 +226,24 @@ class AsyncPhota:
                 ResourceWarning,
                 stacklevel=2,
             )
+
+
+def _time_scale_from_env(base_url: str) -> float:
+    """``$PHOTA_TIME_SCALE`` (an emulator's time scale), honoured only against a loopback
+    address: a stray variable must never make a client poll the real API 600 times too fast."""
+    text = os.environ.get(C.TIME_SCALE_ENV)
+    if not text:
+        return 1.0
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = math.nan
+    if not (math.isfinite(scale) and scale > 0):
+        raise InvalidInputError(C.TIME_SCALE_ENV, f"must be a number > 0, not {text!r}")
+    if not is_loopback(urlsplit(base_url).hostname or ""):
+        warnings.warn(
+            f"{C.TIME_SCALE_ENV}={text} ignored: it is for an emulator on a loopback address",
+            stacklevel=3,
+        )
+        return 1.0
+    return scale

@@ -153,3 +153,45 @@ BATCH_JOURNAL_NAME: Final = "phota-journal.sqlite"  # beside the outputs, by def
 # After a crash with a profiles/add maybe in flight, wait this long (since it was sent) before
 # concluding from the tag's listing that it never reached the server.
 BATCH_ADD_SETTLE: Final = 20.0
+
+# --- Polling (phota_async/_jobs/cadence.py) ----------------------------------
+# Durations are *server* seconds: PollConfig.time_scale divides them all (for an emulator in
+# scaled time; `phota emulator` prints the matching PHOTA_TIME_SCALE, which the client reads
+# when it talks to a loopback address).
+TIME_SCALE_ENV: Final = "PHOTA_TIME_SCALE"
+# Typical durations (phota-api.md section 8): generate and edit from the public benchmark;
+# enhance, remix and a job of unknown kind are guesses. Only a prior: what the client sees of
+# the server replaces them at the first finished job.
+POLL_TYPICAL: Final = (("generate", 55.0), ("edit", 48.0), ("enhance", 30.0), ("remix", 30.0))
+POLL_TYPICAL_UNKNOWN: Final = 30.0
+# With nothing learned for a kind of work: this many "scout" jobs poll from POLL_SCOUT_FIRST on,
+# the others from POLL_COLD_FIRST x the typical duration on; each interval is then
+# POLL_COLD_GROWTH x the age, until the first finished job re-plans them all.
+POLL_SCOUTS: Final = 1
+POLL_SCOUT_FIRST: Final = 0.75
+POLL_COLD_FIRST: Final = 0.7
+POLL_COLD_GROWTH: Final = 0.5
+# A learned plan minimises expected polls + POLL_LAG_WEIGHT x expected lag (as a share of the
+# job's duration): at 25, a poll is worth 4% of a job's duration in lag (twice that for a job
+# awaited alone).
+POLL_LAG_WEIGHT: Final = 25.0
+# Past the end of a plan (a job slower than nearly all seen), poll every POLL_GROWTH x its age;
+# within a plan no interval exceeds POLL_MAX_GROWTH x the age (the bound on any job's lag).
+POLL_GROWTH: Final = 0.1
+POLL_MAX_GROWTH: Final = 0.25
+POLL_MIN_INTERVAL: Final = 0.5
+POLL_MAX_INTERVAL: Final = 120.0
+# A server hint (Retry-After, poll_after_ms) is honoured up to this: a hostile or broken hint
+# (1e12 ms, Infinity) must not strand a job.
+POLL_MAX_HINT: Final = 60.0
+POLL_CALLBACK_GRACE: Final = 2.0
+POLL_TRAINING_MIN_INTERVAL: Final = 10.0
+POLL_TRAINING_MAX_INTERVAL: Final = 30.0
+POLL_JITTER: Final = 0.02
+POLL_ERROR_BACKOFF: Final = 2.0
+POLL_ERROR_BACKOFF_MAX: Final = 60.0
+# A job whose status answers cannot be read this many times in a row fails with the reason.
+POLL_MALFORMED_LIMIT: Final = 3
+# What a finished job taught fades by half after this many more jobs of its kind: the estimate
+# follows a server that changes.
+POLL_MEMORY: Final = 1000

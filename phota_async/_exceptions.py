@@ -22,7 +22,8 @@ All of them derive from :class:`PhotaError`::
     ├── JobError
     │   ├── JobFailedError            the server says the job failed
     │   ├── TrainingFailedError       a profile training ended in ERROR or INACTIVE
-    │   └── JobTimeoutError           we stopped waiting; the job goes on, the handle stays usable
+    │   ├── JobTimeoutError           we stopped waiting; the job goes on, the handle stays usable
+    │   └── ClientClosedError         the client was closed while waiting; the job goes on
     ├── StorageError                  one upload of a profile photo failed (.transient)
     ├── UploadError                   some photos were not uploaded; nothing was paid
     ├── CoordinationError             the shared coordination (Redis) cannot be used
@@ -48,6 +49,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "ClientClosedError",
     "ContentModerationError",
     "CoordinationError",
     "InsufficientCreditError",
@@ -305,6 +307,12 @@ class TrainingFailedError(JobError):
 
 class JobTimeoutError(JobError, TimeoutError):
     """We stopped waiting for a job. The job goes on remotely; the handle stays usable."""
+
+
+class ClientClosedError(JobError):
+    """The client was closed (``aclose()``) while this job was awaited, or a closed client was
+    asked to wait. The job goes on at the server: re-attach it on an open client with
+    ``phota.jobs.from_token(token)`` or ``phota.jobs.attach(job_id)``."""
 
 
 class StorageError(PhotaError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
@@ -63,3 +64,21 @@ async def wait_until(condition: Callable[[], object], *, timeout: float = 2.0) -
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.002)
+
+
+# --- Virtual time ---------------------------------------------------------------------------------
+# A test marked ``@pytest.mark.looptime`` runs on a fast-forwarding loop clock (the looptime
+# plugin): every timer of the SDK and of the emulator reads the loop's clock, so an hour of job
+# time passes in milliseconds, exactly and repeatably. Fixtures run on the real clock: make the
+# emulator and the client inside such a test, with these two.
+
+
+def virtual_emulator(**options: Any) -> PhotaEmulator:
+    """An emulator whose emulated seconds are loop seconds (``async with`` it in the test)."""
+    return PhotaEmulator(time_scale=1.0, **options)
+
+
+def virtual_client(emu: PhotaEmulator, **options: object) -> AsyncPhota:
+    """A client of ``emu`` at the real cadence (no time scale; ``poll=`` to tune it)."""
+    options.setdefault("poll", PollConfig())
+    return make_client(emu, **options)

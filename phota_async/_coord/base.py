@@ -18,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
+from .. import _clock as clock
 from .. import _constants as C
 from .._exceptions import InvalidInputError
 
@@ -50,8 +50,8 @@ class Coordination(Protocol):
     async def turn(self, deadline: float | None) -> None:
         """Wait out the shared pause and take one place in the shared budget.
 
-        ``deadline`` is a ``time.monotonic()`` value: raise ``TimeoutError`` at once, taking
-        nothing, when the place cannot come before it.
+        ``deadline`` is a loop-clock reading (``_clock.now()``): raise ``TimeoutError`` at
+        once, taking nothing, when the place cannot come before it.
         """
 
     def pause(self, seconds: float) -> None:
@@ -105,15 +105,15 @@ class Gcra:
 
     def pause(self, seconds: float) -> None:
         """No place before ``seconds`` from now."""
-        self._resume_at = max(self._resume_at, time.monotonic() + seconds)
+        self._resume_at = max(self._resume_at, clock.now() + seconds)
 
     def pause_left(self) -> float:
         """Seconds of pause left (0 when not paused)."""
-        return max(0.0, self._resume_at - time.monotonic())
+        return max(0.0, self._resume_at - clock.now())
 
     def reserve(self, deadline: float | None) -> float | None:
         """Seconds to wait for a reserved place; None (nothing taken) when past ``deadline``."""
-        now = time.monotonic()
+        now = clock.now()
         start = max(now, self._resume_at)
         tat = max(self._tat, start)
         allowed = max(start, tat - self.tolerance)
@@ -124,7 +124,7 @@ class Gcra:
 
     def give_back(self) -> None:
         """An abandoned wait hands its place to those behind it."""
-        self._tat = max(time.monotonic(), self._tat - self.interval)
+        self._tat = max(clock.now(), self._tat - self.interval)
 
 
 async def wait_reserved(gcra: Gcra, deadline: float | None) -> None:

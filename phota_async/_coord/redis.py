@@ -20,11 +20,11 @@ import contextlib
 import importlib
 import logging
 import secrets
-import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from .. import _clock as clock
 from .. import _constants as C
 from .._exceptions import CoordinationError, InvalidInputError
 from .._wire import validation as check
@@ -276,7 +276,7 @@ class RedisCoordination:
     def _usable(self) -> bool:
         if self._redis is None:
             return False
-        return self._healthy or time.monotonic() >= self._retry_at
+        return self._healthy or clock.now() >= self._retry_at
 
     def _lost(self, exc: BaseException) -> None:
         if self._healthy or self._retry_at == 0.0:
@@ -286,7 +286,7 @@ class RedisCoordination:
                 self.display_url, self._reason(exc), self._retry_interval,
             )
         self._healthy = False
-        self._retry_at = time.monotonic() + self._retry_interval
+        self._retry_at = clock.now() + self._retry_interval
 
     def _back(self) -> None:
         if not self._healthy:
@@ -309,7 +309,7 @@ class RedisCoordination:
     async def turn(self, deadline: float | None) -> None:
         """Wait out the shared pause and take a place in the shared budget (see the module)."""
         if self.rate_limit is not None and self._usable():
-            left = -1 if deadline is None else max(0, round((deadline - time.monotonic()) * 1e6))
+            left = -1 if deadline is None else max(0, round((deadline - clock.now()) * 1e6))
             try:
                 granted, wait_us = await self._turn_script(
                     keys=self._keys, args=[self._interval_us, self.burst, left]

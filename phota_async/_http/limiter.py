@@ -12,12 +12,12 @@ in front of that.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
 
+from .. import _clock as clock
 from .._coord.base import Member
 
 __all__ = ["AdaptiveLimiter"]
@@ -64,7 +64,7 @@ class AdaptiveLimiter:
         """
         token = object()
         acquired = False
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = None if timeout is None else clock.now() + timeout
         try:
             with anyio.fail_after(timeout):
                 await self._limiter.acquire_on_behalf_of(token)
@@ -78,14 +78,14 @@ class AdaptiveLimiter:
                 self._limiter.release_on_behalf_of(token)
 
     async def _pace(self) -> None:
-        pause = self._resume_at - time.monotonic()
+        pause = self._resume_at - clock.now()
         if pause > 0:
             await anyio.sleep(pause)
         if not self._rate:
             return
         # Reserve the next free slot on the schedule, then sleep until it comes.
         interval = 1.0 / self._rate
-        now = time.monotonic()
+        now = clock.now()
         slot = max(now, self._next_slot)
         self._next_slot = slot + interval
         if slot <= now:
@@ -94,7 +94,7 @@ class AdaptiveLimiter:
             await anyio.sleep(slot - now)
         except BaseException:
             # Gave up waiting (a deadline, a cancel): hand the place back to those behind.
-            self._next_slot = max(time.monotonic(), self._next_slot - interval)
+            self._next_slot = max(clock.now(), self._next_slot - interval)
             raise
 
     def on_pushback(self, retry_after: float | None = None) -> None:
@@ -105,7 +105,7 @@ class AdaptiveLimiter:
             return
         self._limiter.total_tokens = max(1, self.limit // 2)
         if retry_after:
-            self._resume_at = max(self._resume_at, time.monotonic() + retry_after)
+            self._resume_at = max(self._resume_at, clock.now() + retry_after)
             if self._shared is not None:
                 self._shared.pause(retry_after)
 

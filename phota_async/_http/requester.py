@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 from attrs import frozen
 
+from .. import _clock as clock
 from .._exceptions import APIStatusError, APITimeoutError, InsufficientCreditError
 from .events import EventHook, RequestEvent
 from .limiter import AdaptiveLimiter
@@ -117,14 +117,14 @@ class Requester:
 
     async def _attempt(self, call: _Call, attempt_no: int, time_left: float | None) -> Response:
         """One attempt: wait for a slot (within the deadline), then send."""
-        end = None if time_left is None else time.monotonic() + time_left
+        end = None if time_left is None else clock.now() + time_left
         sending = False
         try:
             async with self.limiter.slot(time_left):
                 sending = True
                 if call.submit:  # a 402 may have come while this one queued or waited to retry
                     self.check_credit()
-                left = None if end is None else max(0.0, end - time.monotonic())
+                left = None if end is None else max(0.0, end - clock.now())
                 return await self._send(call, attempt_no, left)
         except TimeoutError:
             if sending:
@@ -135,7 +135,7 @@ class Requester:
 
     async def _send(self, call: _Call, attempt_no: int, time_left: float | None) -> Response:
         label = call.label
-        started = time.monotonic()
+        started = clock.now()
         self._emit(RequestEvent("start", label, attempt_no))
         try:
             response = await self.transport.request(
@@ -145,15 +145,15 @@ class Requester:
         except APIStatusError as exc:
             self._on_status_error(exc, call.submit)
             self._emit(RequestEvent("end", label, attempt_no, status=exc.status, error=exc,
-                                    elapsed=time.monotonic() - started, request_id=exc.request_id))
+                                    elapsed=clock.now() - started, request_id=exc.request_id))
             raise
         except Exception as exc:
             self._emit(RequestEvent("end", label, attempt_no, error=exc,
-                                    elapsed=time.monotonic() - started))
+                                    elapsed=clock.now() - started))
             raise
         self.limiter.on_success()
         self._emit(RequestEvent("end", label, attempt_no, status=response.status,
-                                elapsed=time.monotonic() - started,
+                                elapsed=clock.now() - started,
                                 request_id=response.request_id))
         return response
 

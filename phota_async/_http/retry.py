@@ -23,13 +23,13 @@ from __future__ import annotations
 import enum
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import tenacity
 from attrs import frozen
 
+from .. import _clock as clock
 from .. import _constants as C
 from .._exceptions import APIConnectionError, APIError, APIStatusError, APITimeoutError
 from .events import EventHook, RequestEvent
@@ -89,13 +89,13 @@ class _Deadline:
     """The time left of one call's overall budget."""
 
     def __init__(self, timeout: float | None) -> None:
-        self.end = None if timeout is None else time.monotonic() + timeout
+        self.end = None if timeout is None else clock.now() + timeout
 
     def remaining(self) -> float | None:
-        return None if self.end is None else max(0.0, self.end - time.monotonic())
+        return None if self.end is None else max(0.0, self.end - clock.now())
 
     def allows(self, wait: float) -> bool:
-        return self.end is None or time.monotonic() + wait < self.end
+        return self.end is None or clock.now() + wait < self.end
 
 
 async def run_with_retries(

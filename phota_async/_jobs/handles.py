@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import random
@@ -19,10 +20,13 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from attrs import define, field
 
+from .. import _clock as clock
+from .. import _constants as C
 from .._exceptions import (
     APIConnectionError,
     APIError,
     APIStatusError,
+    ClientClosedError,
     InvalidInputError,
     JobFailedError,
     JobTimeoutError,
@@ -31,11 +35,13 @@ from .._exceptions import (
 )
 from .._http.requester import Requester
 from .._http.retry import Idempotency
+from .._http.transport import Response
+from .._redaction import redact
 from .._wire import validation as check
 from .._wire.converter import parse_retry_after, structure
 from .._wire.enums import JobState, ProfileStatus
 from .._wire.models import ImageResponse, JobSnapshot, Profile
-from .cadence import DurationStats, PollConfig
+from .cadence import Cadence, PollConfig, Work
 from .downloads import DownloadSettings
 from .results import ImageResult
 from .scheduler import PollScheduler
@@ -49,6 +55,9 @@ J = TypeVar("J", bound="_RemoteJob[Any, Any]")
 
 _TOKEN_PREFIX = "phj1."
 _RETRYABLE_POLL_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+# What a status answer that cannot be read raises while it is parsed and interpreted (bad
+# base64, a count of 1e999, JSON nested 100k deep, a wrong shape...).
+_MALFORMED = (ValueError, ArithmeticError, RecursionError, TypeError, LookupError, AttributeError)
 
 
 @define
@@ -59,11 +68,21 @@ class JobContext:
     scheduler: PollScheduler
     poll: PollConfig
     downloads: DownloadSettings
-    stats: DurationStats = field(factory=DurationStats)
     rng: random.Random = field(factory=random.Random)
+    cadence: Cadence = field()
     registry: weakref.WeakValueDictionary[tuple[str, str], _RemoteJob[Any, Any]] = field(
         factory=weakref.WeakValueDictionary
     )
+
+    @cadence.default
+    def _cadence(self) -> Cadence:
+        return Cadence(self.poll, self.rng)
+
+    def replan(self, endpoint: str) -> None:
+        """What is known of ``endpoint``'s durations changed: move its waiting jobs' polls."""
+        for job in self.cadence.waiting(endpoint):
+            if job.wants_polling():
+                self.scheduler.reschedule(job, job._planned_delay())
 
     def handle(self, cls: type[J], job_id: str, make: Callable[[], J]) -> J:
         """The handle this client already holds for ``job_id``, else ``make()``'s, remembered
@@ -82,26 +101,34 @@ class _RemoteJob(Generic[R, S]):
     kind: ClassVar[str]
     # Ten thousand pending handles must stay small: no per-instance __dict__.
     __slots__ = (
-        "__weakref__", "_ctx", "_error", "_finished", "_future", "_last", "_listeners",
-        "_outcome", "_pending_age", "_poll_errors", "_waiters", "id", "polls", "resolved_at",
-        "submitted_at",
+        "__weakref__", "_born", "_ctx", "_error", "_finished", "_future", "_last", "_last_poll",
+        "_listeners", "_malformed", "_outcome", "_poll_errors", "_running_age", "_waiters", "id",
+        "polls", "resolved_at", "submitted_at",
     )
 
     def __init__(self, ctx: JobContext, job_id: str | None, *, submitted_at: float | None) -> None:
         self.id = job_id
         self._ctx = ctx
+        # Wall time, for tokens (it must survive a restart); every timer uses the loop's clock.
         self.submitted_at = time.time() if submitted_at is None else submitted_at
+        self._born: float | None = None  # the loop-clock time of the submit, once in a loop
+        with contextlib.suppress(RuntimeError):  # made outside a loop: set at the first wait
+            self._born = clock.now() if submitted_at is None else clock.now_from_wall(
+                submitted_at
+            )
         self._last: S | None = None
         self._outcome: R | None = None
         self._error: BaseException | None = None
         self._finished = False
         self._future: asyncio.Future[R] | None = None
         self._waiters = 0
-        # Each ``updates()`` iterator's queue: snapshots, then None at the end, or the
-        # CancelledError that ``cancel()`` hands to every waiter.
-        self._listeners: list[asyncio.Queue[S | asyncio.CancelledError | None]] = []
+        # Each ``updates()`` iterator's queue: snapshots, then None at the end, or the error
+        # (CancelledError from ``cancel()``, ClientClosedError from ``aclose()``) to raise.
+        self._listeners: list[asyncio.Queue[S | BaseException | None]] = []
         self._poll_errors = 0
-        self._pending_age: float | None = None  # the job's age when last seen still running
+        self._malformed = 0
+        self._last_poll: float | None = None  # age (server s) of the last poll that saw it running
+        self._running_age = 0.0  # the same, 0 before any: the lower bound of its duration
         self.polls = 0
         self.resolved_at: float | None = None
 
@@ -147,8 +174,8 @@ class _RemoteJob(Generic[R, S]):
 
     async def refresh(self) -> S:
         """Read the job's status now (one request), update this handle and return it."""
-        snapshot, _ = await self._fetch()
-        self._apply(snapshot)
+        snapshot, _ = self._parse(await self._get(retry=True))
+        self._apply(snapshot, self._interpret(snapshot))
         return snapshot
 
     async def updates(self) -> AsyncIterator[S]:
@@ -157,14 +184,14 @@ class _RemoteJob(Generic[R, S]):
             if self._last is not None:
                 yield self._last
             return
-        queue: asyncio.Queue[S | asyncio.CancelledError | None] = asyncio.Queue()
+        queue: asyncio.Queue[S | BaseException | None] = asyncio.Queue()
         self._listeners.append(queue)
         self._join()
         try:
             if self._last is not None:
                 yield self._last
             while (item := await queue.get()) is not None:
-                if isinstance(item, asyncio.CancelledError):
+                if isinstance(item, BaseException):
                     raise item
                 yield item
         finally:
@@ -179,11 +206,7 @@ class _RemoteJob(Generic[R, S]):
         """
         if self._finished:
             return False
-        if self._future is not None:
-            self._future.cancel()
-            self._future = None
-        for queue in self._listeners:
-            queue.put_nowait(asyncio.CancelledError(f"{self!r} was cancelled"))
+        self._wake(asyncio.CancelledError(f"{self!r} was cancelled"))
         return True
 
     # --- Waiters and polling -------------------------------------------------------------
@@ -191,34 +214,88 @@ class _RemoteJob(Generic[R, S]):
     def _join(self) -> asyncio.Future[R]:
         if self._future is None or self._future.done():
             self._future = asyncio.get_running_loop().create_future()
+        if self._born is None:
+            self._born = clock.now_from_wall(self.submitted_at)
         self._waiters += 1
-        self._ctx.scheduler.schedule(self, self._first_delay())
+        self._ctx.scheduler.schedule(self, self._planned_delay())
         return self._future
 
     def _leave(self) -> None:
         self._waiters -= 1
 
+    def _wake(self, error: BaseException) -> None:
+        """Wake every waiter with ``error``; the job itself is not finished."""
+        if self._future is not None:
+            if isinstance(error, asyncio.CancelledError):
+                self._future.cancel()
+            elif not self._future.done():
+                self._future.set_exception(error)
+                self._future.exception()  # mark retrieved: nobody may be waiting any more
+            self._future = None
+        for queue in self._listeners:
+            queue.put_nowait(error)
+
     def wants_polling(self) -> bool:
         """True while someone waits and the job has not finished (the scheduler asks)."""
         return not self._finished and self._waiters > 0
 
+    def done_likelihood(self) -> float:
+        """How likely the job is to have finished by now (the scheduler asks, under a budget)."""
+        return 0.5
+
+    def fail(self, error: BaseException) -> None:
+        """End the job with ``error`` (the scheduler's last resort: never a silent drop)."""
+        if not isinstance(error, PhotaError):
+            wrapped = PhotaError(f"polling {self.kind} {self.id} failed: {error!r}")
+            wrapped.__cause__ = error
+            error = wrapped
+        self._settle(error=error)
+
+    def dropped(self) -> None:
+        """Nobody waits any more: the scheduler let the job go."""
+
+    def interrupt(self) -> None:
+        """The client closed while the job was awaited: wake the waiters, say how to go on."""
+        if self._finished:
+            return
+        self._wake(ClientClosedError(
+            f"the client was closed while waiting for {self.kind} {self.id}; it goes on at the "
+            f"server: re-attach it on an open client with phota.jobs.from_token(job.to_token()) "
+            f"or phota.jobs.attach({self.id!r})", job_id=str(self.id),
+        ))
+        self.dropped()
+
     async def poll_once(self) -> float | None:
-        """One scheduled poll; the real seconds to the next one, or None when done."""
+        """One scheduled poll; the real seconds to the next one, or None when done.
+
+        A transient failure (connection, 5xx, 429) is another poll later; an answer that cannot
+        be read is too, until ``POLL_MALFORMED_LIMIT`` in a row end the job with the reason; a
+        refusal (401, 404) ends the job. Never an exception, never a silent drop.
+        """
         self.polls += 1
         age = self._age()
         try:
-            snapshot, hint = await self._fetch(retry=False)
-        except (APIError, ValueError) as exc:  # ValueError: an answer that is not a job object
+            response = await self._get(retry=False)
+        except APIError as exc:
+            if isinstance(exc, ValueError):  # an answer that came but cannot be used
+                return self._on_malformed(exc, None)
             return self._on_poll_error(exc)
-        self._poll_errors = 0
-        self._apply(snapshot)
+        try:
+            snapshot, hint = self._parse(response)
+            outcome = self._interpret(snapshot)
+        except _MALFORMED as exc:
+            return self._on_malformed(exc, response)
+        self._poll_errors = self._malformed = 0
+        self._apply(snapshot, outcome)
+        self._learn(age)
         if self._finished:
             return None
-        self._pending_age = age
-        return hint if hint is not None else self._next_delay()
+        if hint is not None:
+            return self._ctx.poll.hint_delay(hint)
+        return self._planned_delay()
 
-    def _on_poll_error(self, exc: APIError | ValueError) -> float | None:
-        transient = isinstance(exc, APIConnectionError | ValueError) or (
+    def _on_poll_error(self, exc: APIError) -> float | None:
+        transient = isinstance(exc, APIConnectionError) or (
             isinstance(exc, APIStatusError) and exc.status in _RETRYABLE_POLL_STATUSES
         )
         if not transient:  # 401, 404...: waiting longer will not help
@@ -227,16 +304,35 @@ class _RemoteJob(Generic[R, S]):
         self._poll_errors += 1
         log.info("polling %s %s failed (%s); trying again later", self.kind, self.id, exc)
         hint = exc.retry_after if isinstance(exc, APIStatusError) else None
-        return hint if hint is not None else self._ctx.poll.error_delay(
-            self._poll_errors, self._ctx.rng
-        )
+        if hint is not None:
+            return self._ctx.poll.hint_delay(hint)
+        return self._ctx.poll.error_delay(self._poll_errors, self._ctx.rng)
 
-    def _apply(self, snapshot: S) -> None:
+    def _on_malformed(self, exc: BaseException, response: Response | None) -> float | None:
+        self._malformed += 1
+        if self._malformed < C.POLL_MALFORMED_LIMIT:
+            log.info("the status answer of %s %s cannot be read (%r); trying again later",
+                     self.kind, self.id, exc)
+            return self._ctx.poll.error_delay(self._malformed, self._ctx.rng)
+        answered = "" if response is None else redact(
+            response.body[:300].decode("utf-8", "replace")
+        )
+        error = PhotaError(
+            f"the status of {self.kind} {self.id} could not be read {self._malformed} times in "
+            f"a row ({type(exc).__name__}: {exc!s:.200})"
+            + (f"; the server answered: {answered}" if answered else "")
+        )
+        error.__cause__ = exc
+        self._settle(error=error)
+        return None
+
+    def _apply(
+        self, snapshot: S, outcome: tuple[R | None, BaseException | None] | None
+    ) -> None:
         changed = self._last is None or self._status_of(self._last) != self._status_of(snapshot)
         self._last = snapshot
         if self._finished:
             return
-        outcome = self._interpret(snapshot)
         if changed:
             for queue in self._listeners:
                 queue.put_nowait(snapshot)
@@ -250,7 +346,7 @@ class _RemoteJob(Generic[R, S]):
         self._finished = True
         self._outcome, self._error = value, error
         self.resolved_at = time.time()
-        self._on_finished()
+        self.dropped()  # it is no longer planned (a poll's ``_learn`` may still learn from it)
         if self._future is not None and not self._future.done():
             if error is not None:
                 self._future.set_exception(error)
@@ -266,20 +362,34 @@ class _RemoteJob(Generic[R, S]):
         return self._outcome  # type: ignore[return-value]
 
     def _age(self) -> float:
-        return max(0.0, time.time() - self.submitted_at)
+        """Server seconds since the submit (the loop's clock, times the poll time scale)."""
+        born = clock.now() if self._born is None else self._born
+        return max(0.0, clock.now() - born) * self._ctx.poll.time_scale
 
     def _status_text(self) -> str:
         return "pending" if self._last is None else f"'{self._status_of(self._last)}'"
 
+    async def _get(self, *, retry: bool) -> Response:
+        return await self._ctx.requester.call(
+            "GET", self._status_path(), kind=Idempotency.SAFE, retry=retry
+        )
+
     # --- Per kind ------------------------------------------------------------------------
 
-    def _first_delay(self) -> float:
+    def _planned_delay(self) -> float:
+        """Real seconds until the next poll, from the cadence."""
         raise NotImplementedError
 
-    def _next_delay(self) -> float:
+    def _learn(self, age: float) -> None:
+        """Tell the cadence what a poll at ``age`` showed."""
+        if not self._finished:
+            self._last_poll = self._running_age = age
+
+    def _status_path(self) -> str:
         raise NotImplementedError
 
-    async def _fetch(self, *, retry: bool = True) -> tuple[S, float | None]:
+    def _parse(self, response: Response) -> tuple[S, float | None]:
+        """The status answer and the server's hint for the next poll (real seconds)."""
         raise NotImplementedError
 
     def _interpret(self, snapshot: S) -> tuple[R | None, BaseException | None] | None:
@@ -288,9 +398,6 @@ class _RemoteJob(Generic[R, S]):
 
     def _status_of(self, snapshot: S) -> str:
         raise NotImplementedError
-
-    def _on_finished(self) -> None:
-        """A hook for kinds that learn from finished jobs."""
 
     # --- Tokens --------------------------------------------------------------------------
 
@@ -315,7 +422,7 @@ class Job(_RemoteJob[ImageResult, JobSnapshot]):
     :class:`ImageResult`, or raises :class:`JobFailedError` with the server's reason."""
 
     kind = "image"
-    __slots__ = ("callback", "client_request_id", "endpoint")
+    __slots__ = ("_scout", "callback", "client_request_id", "endpoint", "work")
 
     def __init__(
         self,
@@ -326,11 +433,15 @@ class Job(_RemoteJob[ImageResult, JobSnapshot]):
         client_request_id: str | None = None,
         submitted_at: float | None = None,
         callback: bool = False,
+        base_model: str | None = None,
+        resolution: str | None = None,
     ) -> None:
         super().__init__(ctx, job_id, submitted_at=submitted_at)
         self.endpoint = endpoint
         self.client_request_id = client_request_id
         self.callback = callback
+        self.work: Work = (endpoint, base_model, resolution)
+        self._scout = False
 
     def __repr__(self) -> str:
         return f"<Job {self.endpoint} id={self.id!r} state={self.state.value}>"
@@ -349,21 +460,39 @@ class Job(_RemoteJob[ImageResult, JobSnapshot]):
         job._settle(value=result)
         return job
 
-    def _first_delay(self) -> float:
-        if self._last is not None:
-            return self._next_delay()
-        first = self._ctx.poll.first_delay(
-            self.endpoint, self._ctx.stats, self._ctx.rng, callback=self.callback
-        )
-        return max(0.0, first - self._age())
+    def done_likelihood(self) -> float:
+        return self._ctx.cadence.done_probability(self.work, self._age(), self._running_age)
 
-    def _next_delay(self) -> float:
-        return self._ctx.poll.next_delay(self._age(), self._ctx.rng)
+    def dropped(self) -> None:
+        self._ctx.cadence.forget(self, self.work)
 
-    async def _fetch(self, *, retry: bool = True) -> tuple[JobSnapshot, float | None]:
-        response = await self._ctx.requester.call(
-            "GET", f"jobs/{self.id}", kind=Idempotency.SAFE, retry=retry
+    def _planned_delay(self) -> float:
+        cadence = self._ctx.cadence
+        # Only a job not polled yet may scout; not one with a callback: that will say when.
+        may_scout = self._last_poll is None and not self.callback
+        self._scout = cadence.enlist(self, self.work, may_scout=may_scout)
+        return cadence.delay(
+            self.work, self._age(), self._last_poll, scout=self._scout, callback=self.callback
         )
+
+    def _learn(self, age: float) -> None:
+        cadence = self._ctx.cadence
+        if not self._finished:
+            moved = cadence.seen_running(self, self.work, age)
+        elif self._error is None:
+            # Done after the last age seen running, by this one: what the estimate learns from.
+            moved = cadence.seen_done(self, self.work, self._running_age, age)
+        else:  # a failure's timing says nothing of how long work takes
+            cadence.forget(self, self.work)
+            moved = False
+        super()._learn(age)
+        if moved:
+            self._ctx.replan(self.endpoint)
+
+    def _status_path(self) -> str:
+        return f"jobs/{self.id}"
+
+    def _parse(self, response: Response) -> tuple[JobSnapshot, float | None]:
         snapshot = structure(response.json(), JobSnapshot)
         hint = parse_retry_after(response.headers.get("Retry-After"))
         return snapshot, hint if hint is not None else snapshot.poll_after
@@ -387,16 +516,6 @@ class Job(_RemoteJob[ImageResult, JobSnapshot]):
 
     def _status_of(self, snapshot: JobSnapshot) -> str:
         return snapshot.status
-
-    def _on_finished(self) -> None:
-        # Learn only from jobs seen running shortly before they were seen done: the midpoint
-        # estimates when the server finished. A job first awaited late says nothing about that.
-        if self._error is not None or self._pending_age is None:
-            return
-        age = self._age()
-        if age - self._pending_age <= 0.25 * age:
-            estimate = (age + self._pending_age) / 2
-            self._ctx.stats.record(self.endpoint, estimate * self._ctx.poll.time_scale)
 
     def _token_fields(self) -> dict[str, Any]:
         return {"e": self.endpoint, "c": self.client_request_id, "cb": self.callback}
@@ -422,16 +541,15 @@ class TrainingJob(_RemoteJob[Profile, Profile]):
         """The last training status seen (``None`` before the first poll)."""
         return None if self._last is None else self._last.status
 
-    def _first_delay(self) -> float:
-        return 0.0 if self._last is None else self._next_delay()
-
-    def _next_delay(self) -> float:
+    def _planned_delay(self) -> float:
+        if self._last is None:
+            return 0.0
         return self._ctx.poll.training_delay(self._age(), self._ctx.rng)
 
-    async def _fetch(self, *, retry: bool = True) -> tuple[Profile, float | None]:
-        response = await self._ctx.requester.call(
-            "GET", f"profiles/{self.id}/status", kind=Idempotency.SAFE, retry=retry
-        )
+    def _status_path(self) -> str:
+        return f"profiles/{self.id}/status"
+
+    def _parse(self, response: Response) -> tuple[Profile, float | None]:
         return structure(response.json(), Profile), None
 
     def _interpret(self, snapshot: Profile) -> tuple[Profile | None, BaseException | None] | None:

@@ -3,7 +3,9 @@
 Ten thousand pending jobs are ten thousand heap entries, not ten thousand sleeping tasks: the
 number of tasks is ``1 + workers`` whatever the number of jobs. A job is polled only while someone
 waits on it (``await job``, ``job.updates()``); when the last waiter leaves, its entry is dropped
-the next time it comes due.
+the next time it comes due. With a poll budget (``max_per_second``), due jobs wait in a backlog
+and each free poll goes to the job most likely to have finished; polls start at least
+``1 / max_per_second`` apart. Every time is read from the event loop's clock.
 """
 
 from __future__ import annotations
@@ -13,17 +15,23 @@ import contextlib
 import heapq
 import itertools
 import logging
-import time
 from collections.abc import Callable
 from typing import Protocol
 
-from .._exceptions import PhotaError
+from .. import _clock as clock
+from .._exceptions import ClientClosedError
 
 log = logging.getLogger("phota_async")
 
 # Pop at most this many due entries before letting other tasks run: a burst of thousands of due
 # jobs must not hold the loop.
 _BATCH = 256
+# Under a budget, the backlog's order is refreshed this often (loop seconds): the chances that
+# jobs have finished grow as they wait.
+_RESCORE_EVERY = 1.0
+# A job due within this of now is due: a loop clock that ticks in microseconds (a virtual one)
+# must not leave the timer waking for a due time a hair ahead, again and again.
+_TICK = 1e-6
 
 
 class Pollable(Protocol):
@@ -33,14 +41,33 @@ class Pollable(Protocol):
         """True while someone waits on the job and it is not finished."""
 
     async def poll_once(self) -> float | None:
-        """Poll the server once; the delay (seconds) until the next poll, or None when done."""
+        """Poll the server once; the delay (seconds) until the next poll, or None when done.
+        It raises nothing but ``CancelledError``: every failure is a retry or the job's end."""
+
+    def done_likelihood(self) -> float:
+        """How likely the job is to have finished by now (orders a backlog under a budget)."""
+
+    def fail(self, error: BaseException) -> None:
+        """End the job with ``error`` (a poll failed in a way nobody foresaw)."""
+
+    def dropped(self) -> None:
+        """Nobody waits any more: the job left the scheduler."""
+
+    def interrupt(self) -> None:
+        """The client closed: wake every waiter with :class:`ClientClosedError`."""
 
 
 class PollScheduler:
-    """Polls every scheduled job at its own due time, ``workers`` requests at a time at most."""
+    """Polls every scheduled job at its own due time, ``workers`` requests at a time at most,
+    and at most ``max_per_second`` polls per second when given."""
 
-    def __init__(self, *, workers: int, bind_loop: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, *, workers: int, max_per_second: float | None = None,
+        bind_loop: Callable[[], None] | None = None,
+    ) -> None:
         self._workers = workers
+        # A tick over 1/rate: not even a closed one-second window may hold one poll too many.
+        self._interval = 0.0 if max_per_second is None else 1.0 / max_per_second + _TICK
         # The client's loop check (Transport.bind_loop): waiting from another loop must fail
         # at once, not sit on tasks of a loop that is gone.
         self._bind_loop = bind_loop
@@ -48,6 +75,11 @@ class PollScheduler:
         self._due: dict[Pollable, float] = {}
         self._busy: set[Pollable] = set()
         self._again: set[Pollable] = set()
+        self._backlog: list[tuple[float, int, Pollable]] = []
+        self._queued: set[Pollable] = set()  # in the backlog
+        self._rescored = 0.0
+        self._next_start = 0.0
+        self._idle = workers
         self._seq = itertools.count()
         self._wakeup: asyncio.Event | None = None
         self._ready: asyncio.Queue[Pollable] | None = None
@@ -57,8 +89,8 @@ class PollScheduler:
 
     @property
     def pending(self) -> int:
-        """Jobs scheduled or being polled now."""
-        return len(self._due) + len(self._busy)
+        """Jobs scheduled, waiting for a budgeted poll, or being polled now."""
+        return len(self._due) + len(self._queued) + len(self._busy)
 
     @property
     def task_count(self) -> int:
@@ -72,25 +104,35 @@ class PollScheduler:
             if delay <= 0:
                 self._again.add(job)  # poll once more as soon as the current poll ends
             return
-        due = time.monotonic() + max(0.0, delay)
+        if job in self._queued:
+            return  # due already, waiting for a budgeted poll
         current = self._due.get(job)
-        if current is not None and current <= due:
+        due = clock.now() + max(0.0, delay)
+        if current is None or due < current:
+            self._put(job, due)
+
+    def reschedule(self, job: Pollable, delay: float) -> None:
+        """Move ``job``'s next poll to ``delay`` seconds from now, sooner or later (a new plan).
+        A job being polled or already due keeps its turn."""
+        if self._closed or job in self._busy or job in self._queued or job not in self._due:
             return
-        self._due[job] = due
-        heapq.heappush(self._heap, (due, next(self._seq), job))
-        if self._heap[0][2] is job:
-            assert self._wakeup is not None
-            self._wakeup.set()
+        self._put(job, clock.now() + max(0.0, delay))
 
     def poll_now(self, job: Pollable) -> None:
         """Make ``job`` due now (a webhook said it finished)."""
         self.schedule(job, 0.0)
 
+    def _put(self, job: Pollable, due: float) -> None:
+        self._due[job] = due  # any older heap entry of the job is now stale
+        heapq.heappush(self._heap, (due, next(self._seq), job))
+        if self._heap[0][2] is job and self._wakeup is not None:
+            self._wakeup.set()
+
     def _start(self) -> None:
         if self._closed:
-            raise PhotaError(
+            raise ClientClosedError(
                 "this client is closed: re-attach the job on an open client "
-                "(phota.jobs.from_token(job.to_token()))"
+                "(phota.jobs.from_token(job.to_token()))", job_id="*",
             )
         if self._bind_loop is not None:
             self._bind_loop()
@@ -98,6 +140,7 @@ class PollScheduler:
             return
         self._wakeup = asyncio.Event()
         self._ready = asyncio.Queue()
+        self._idle = self._workers
         self._tasks = [asyncio.create_task(self._timer(), name="phota-poll-timer")]
         self._tasks += [
             asyncio.create_task(self._worker(), name=f"phota-poll-worker-{i}")
@@ -105,7 +148,8 @@ class PollScheduler:
         ]
 
     async def aclose(self) -> None:
-        """Stop polling; jobs keep their state and can be awaited on another client."""
+        """Stop polling and wake every waiter with :class:`ClientClosedError` (the jobs go on
+        at the server; the error says how to re-attach them on an open client)."""
         self._closed = True
         for task in self._tasks:
             task.cancel()
@@ -113,46 +157,101 @@ class PollScheduler:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        jobs = list(dict.fromkeys([*self._due, *self._queued, *self._busy]))
         self._heap.clear()
         self._due.clear()
+        self._backlog.clear()
+        self._queued.clear()
+        self._busy.clear()
+        for job in jobs:
+            job.interrupt()
+
+    # --- The timer: due jobs to the workers, or to the backlog under a budget ----------------
 
     async def _timer(self) -> None:
-        assert self._wakeup is not None and self._ready is not None
+        assert self._wakeup is not None
         while True:
-            popped = 0
-            now = time.monotonic()
-            while self._heap and self._heap[0][0] <= now and popped < _BATCH:
-                due, _, job = heapq.heappop(self._heap)
-                popped += 1
-                if self._due.get(job) != due:
-                    continue  # a stale entry: the job was rescheduled sooner
-                del self._due[job]
-                if job.wants_polling():
-                    self._busy.add(job)
-                    self._ready.put_nowait(job)
-            if popped >= _BATCH:
-                await asyncio.sleep(0)
-                continue
             self._wakeup.clear()
-            delay = self._heap[0][0] - now if self._heap else None
+            now = clock.now()
+            if not self._pop_due(now):
+                await asyncio.sleep(0)  # a burst: let the workers run, then go on
+                continue
+            self._feed(now)
+            waits = [self._heap[0][0] - now] if self._heap else []
+            if self._backlog and self._idle:
+                waits.append(self._rescored + _RESCORE_EVERY - now)
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
+                async with asyncio.timeout(max(0.0, min(waits)) if waits else None):
                     await self._wakeup.wait()
 
-    async def _worker(self) -> None:
+    def _pop_due(self, now: float) -> bool:
+        """Hand out the jobs due by ``now``; False if more are due than one batch."""
         assert self._ready is not None
+        for _ in range(_BATCH):
+            if not self._heap or self._heap[0][0] > now + _TICK:
+                return True
+            due, _, job = heapq.heappop(self._heap)
+            if self._due.get(job) != due:
+                continue  # a stale entry: the job was rescheduled
+            del self._due[job]
+            if not job.wants_polling():
+                job.dropped()
+            elif self._interval:
+                self._queued.add(job)
+                heapq.heappush(self._backlog, (-job.done_likelihood(), next(self._seq), job))
+            else:
+                self._busy.add(job)
+                self._ready.put_nowait(job)
+        return False
+
+    def _feed(self, now: float) -> None:
+        """Under a budget: give each idle worker the backlog job most likely to be done."""
+        assert self._ready is not None
+        if self._backlog and now - self._rescored >= _RESCORE_EVERY:
+            self._rescored = now
+            self._backlog = [(-job.done_likelihood(), seq, job) for _, seq, job in self._backlog]
+            heapq.heapify(self._backlog)
+        while self._backlog and self._idle:
+            _, _, job = heapq.heappop(self._backlog)
+            self._queued.discard(job)
+            if not job.wants_polling():
+                job.dropped()
+                continue
+            self._idle -= 1
+            self._busy.add(job)
+            self._ready.put_nowait(job)
+
+    # --- The workers ---------------------------------------------------------------------------
+
+    async def _worker(self) -> None:
+        assert self._ready is not None and self._wakeup is not None
         while True:
             job = await self._ready.get()
+            delay: float | None = None
             try:
+                await self._pace()
                 self.polls += 1
                 delay = await job.poll_once()
-            except Exception:  # a bug in one job must not stop the others' polling
+            except Exception as exc:  # a bug must end this job loudly, never strand it
                 log.exception("polling a job failed unexpectedly")
-                delay = None
+                job.fail(exc)
             finally:
                 self._busy.discard(job)
+                if self._interval:
+                    self._idle += 1
+                    self._wakeup.set()
             if job in self._again:
                 self._again.discard(job)
                 delay = 0.0 if delay is not None else None
             if delay is not None and job.wants_polling():
                 self.schedule(job, delay)
+
+    async def _pace(self) -> None:
+        """Under a budget, start polls at least ``1 / max_per_second`` apart."""
+        if not self._interval:
+            return
+        now = clock.now()
+        start = max(now, self._next_start)
+        self._next_start = start + self._interval
+        if start > now:
+            await asyncio.sleep(start - now)

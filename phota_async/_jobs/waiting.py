@@ -27,41 +27,51 @@ async def as_completed(
     Waiting costs one heap entry per job, no task per job. ``timeout`` bounds the waits of the
     whole iteration (not the caller's own work between items) and raises
     :class:`JobTimeoutError`; unfinished jobs go on. A job cancelled with ``job.cancel()``
-    raises ``CancelledError`` here, as it does in its other waiters.
+    raises ``CancelledError`` here, as it does in its other waiters; closing the client raises
+    :class:`ClientClosedError`.
     """
     pending = list(dict.fromkeys(jobs))
-    finished: asyncio.Queue[_RemoteJob[Any, Any]] = asyncio.Queue()
+    finished: asyncio.Queue[_Woken] = asyncio.Queue()
     joined: list[_RemoteJob[Any, Any]] = []
     for job in pending:
         if job.done():
-            finished.put_nowait(job)
+            finished.put_nowait((job, None))
             continue
         job._join().add_done_callback(functools.partial(_put, finished, job))
         joined.append(job)
     end = None if timeout is None else asyncio.get_running_loop().time() + timeout
     try:
         for _ in range(len(pending)):
-            job = await _next_finished(finished, end, pending, timeout)
-            if not job.done():
-                raise asyncio.CancelledError(f"{job!r} was cancelled")
+            job, error = await _next_finished(finished, end, pending, timeout)
+            if error is not None:
+                raise error
             yield job
     finally:
         for job in joined:
             job._leave()
 
 
+_Woken = tuple[_RemoteJob[Any, Any], BaseException | None]
+
+
 def _put(
-    queue: asyncio.Queue[_RemoteJob[Any, Any]], job: _RemoteJob[Any, Any], _: object
+    queue: asyncio.Queue[_Woken], job: _RemoteJob[Any, Any], future: asyncio.Future[Any]
 ) -> None:
-    queue.put_nowait(job)  # done or cancelled: either way the iteration must learn of it
+    # Done, cancelled, or woken by a closing client: the iteration must learn of each.
+    if job.done():
+        queue.put_nowait((job, None))
+    elif future.cancelled():
+        queue.put_nowait((job, asyncio.CancelledError(f"{job!r} was cancelled")))
+    else:
+        queue.put_nowait((job, future.exception()))
 
 
 async def _next_finished(
-    queue: asyncio.Queue[_RemoteJob[Any, Any]],
+    queue: asyncio.Queue[_Woken],
     end: float | None,
     pending: list[_RemoteJob[Any, Any]],
     timeout: float | None,
-) -> _RemoteJob[Any, Any]:
+) -> _Woken:
     try:
         async with asyncio.timeout_at(end) as scope:
             return await queue.get()

@@ -2,6 +2,10 @@
 
 Every duration in the emulator is given in *emulated* seconds; `ScaledClock` is the single place
 that turns them into real ones, so that no code path sleeps for real seconds by accident.
+
+The clock reads the time of the event loop the emulator runs on (bound at start), never
+`time.monotonic()` directly: on a fast-forwarding loop (the `looptime` plugin) the emulator's jobs
+then run in virtual time together with the client's timers, hours of work in milliseconds.
 """
 
 from __future__ import annotations
@@ -13,17 +17,30 @@ import time
 
 import attrs
 
+# The environment variable that `phota emulator` and the SDK's client both read: the emulator's
+# time scale, so that a client polls a scaled emulator at the matching (scaled) cadence.
+TIME_SCALE_ENV = "PHOTA_TIME_SCALE"
+
 
 @attrs.define
 class ScaledClock:
-    """Emulated seconds since start, running `scale` times faster than real time."""
+    """Emulated seconds since start, running `scale` times faster than the loop's clock."""
 
     scale: float = attrs.field(validator=attrs.validators.gt(0.0))
-    _real_origin: float = attrs.field(factory=time.monotonic, init=False)
+    _loop: asyncio.AbstractEventLoop | None = attrs.field(default=None, init=False)
+    _origin: float = attrs.field(default=0.0, init=False)
     _wall_origin: float = attrs.field(factory=time.time, init=False)
 
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start counting on `loop`'s clock (the loop the emulator serves on)."""
+        if self._loop is None:
+            self._loop, self._origin = loop, loop.time()
+
     def now(self) -> float:
-        return (time.monotonic() - self._real_origin) * self.scale
+        """Emulated seconds since start (0 before the emulator started)."""
+        if self._loop is None:
+            return 0.0
+        return (self._loop.time() - self._origin) * self.scale
 
     def to_real(self, emulated_seconds: float) -> float:
         return max(0.0, emulated_seconds) / self.scale

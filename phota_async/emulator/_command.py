@@ -9,10 +9,12 @@ import argparse
 import asyncio
 import contextlib
 import math
+import os
 import signal
 
 from ._callbacks import CallbackPolicy
-from ._emulator import PhotaEmulator
+from ._clock import TIME_SCALE_ENV
+from ._emulator import DEFAULT_JOB_SECONDS, PhotaEmulator
 
 DEFAULT_PORT = 8787
 DEFAULT_KEY = "emu-test-key"
@@ -33,7 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add("--host", default="127.0.0.1")
     add("--port", type=int, default=DEFAULT_PORT)
-    add("--time-scale", type=float, default=600.0, help="emulated seconds per real second")
+    add(
+        "--time-scale",
+        type=float,
+        default=os.environ.get(TIME_SCALE_ENV, "600"),  # a string default goes through `type`
+        help=f"emulated seconds per real second (default: ${TIME_SCALE_ENV}, else 600)",
+    )
     add("--training-seconds", type=float, default=1200.0, help="emulated duration of a training")
     add(
         "--api-key",
@@ -107,7 +114,21 @@ async def _serve(args: argparse.Namespace) -> None:
         print(f"Phota emulator at {emulator.url}", flush=True)
         print(f"API key: {emulator.api_key}", flush=True)
         print(f"Bucket: {emulator.bucket_url}    (Ctrl-C to stop)", flush=True)
+        print(client_setting(emulator.url, emulator.api_key, args.time_scale), flush=True)
         await _until_terminated(emulator)
+
+
+def client_setting(url: str, api_key: str, time_scale: float) -> str:
+    """What a client needs to poll this emulator at its pace: without the time scale, a client
+    waits for the real API's durations while the emulator's jobs end `time_scale` times sooner."""
+    scale = f"{time_scale:g}"
+    job = DEFAULT_JOB_SECONDS["generate"]
+    return (
+        f"Time runs {scale}x: a {job:g} s generate job takes {job / time_scale:.3g} s. "
+        "Point clients here at the same pace:\n"
+        f"  export PHOTA_BASE_URL={url} PHOTA_API_KEY={api_key} {TIME_SCALE_ENV}={scale}\n"
+        f"  (in code: AsyncPhota(base_url=..., api_key=..., poll=PollConfig(time_scale={scale})))"
+    )
 
 
 def _expire_urls(emulator: PhotaEmulator) -> None:

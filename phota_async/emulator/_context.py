@@ -15,7 +15,7 @@ from ._faults import FaultSet
 from ._ledger import Ledger
 from ._outbound import Outbound
 from ._recording import RecordedRequest
-from ._state import Store
+from ._state import JobSeconds, Store
 from ._storage import BlobStore
 from ._tasks import BackgroundTasks
 from ._training import TrainingRunner
@@ -28,7 +28,7 @@ class Settings:
     webhook_secret: str
     dialect: Dialect
     callbacks: CallbackPolicy
-    job_seconds: Mapping[str, float]
+    job_seconds: Mapping[str, JobSeconds]
     training_seconds: float
     fetch_timeout: float
     record_requests: bool

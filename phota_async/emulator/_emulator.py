@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import types
 from collections.abc import Mapping, Sequence
@@ -20,7 +21,7 @@ from ._fields import IMAGE_KINDS
 from ._ledger import Charge, Ledger
 from ._recording import API_PREFIX, RecordedRequest, select
 from ._server import build_app
-from ._state import JobRecord, ProfileRecord
+from ._state import JobRecord, JobSeconds, ProfileRecord
 
 # Emulated seconds per image job (phota-api.md section 8; enhance and remix are guesses).
 DEFAULT_JOB_SECONDS: Mapping[str, float] = {
@@ -43,6 +44,10 @@ class PhotaEmulator:
     as one JSON line, flushed at once. `refresh_expired_urls` makes `GET /jobs/{id}` sign a
     finished job's expired download URLs again (the default keeps the first ones, which answer
     403 `URL_EXPIRED` once 24 emulated hours have passed, or after `expire_download_urls()`).
+    `time_scale` times faster than real ones (of the clock of the loop it runs on);
+    `job_seconds` may give a callable per endpoint that draws each job's duration from its
+    request. `record_requests=False` keeps long benchmarks from holding every request body in
+    memory.
     """
 
     def __init__(
@@ -53,7 +58,7 @@ class PhotaEmulator:
         port: int = 0,
         time_scale: float = 600.0,
         image_job_seconds: float | None = None,
-        job_seconds: Mapping[str, float] | None = None,
+        job_seconds: Mapping[str, JobSeconds] | None = None,
         training_seconds: float = 1200.0,
         credit: float | None = None,
         webhook_secret: str = "whsec-emulator",
@@ -91,6 +96,7 @@ class PhotaEmulator:
 
     async def start(self) -> PhotaEmulator:
         self._open_ledger()
+        self._ctx.clock.bind(asyncio.get_running_loop())  # emulated time runs on this loop's clock
         runner = web.AppRunner(
             build_app(self._ctx),
             shutdown_timeout=_SHUTDOWN_SECONDS,
@@ -266,10 +272,10 @@ class PhotaEmulator:
 
 
 def _job_seconds(
-    image_job_seconds: float | None, job_seconds: Mapping[str, float] | None
-) -> Mapping[str, float]:
+    image_job_seconds: float | None, job_seconds: Mapping[str, JobSeconds] | None
+) -> Mapping[str, JobSeconds]:
     """Per-endpoint defaults, then one duration for all (if given), then per-endpoint overrides."""
-    seconds = dict(DEFAULT_JOB_SECONDS)
+    seconds: dict[str, JobSeconds] = dict(DEFAULT_JOB_SECONDS)
     if image_job_seconds is not None:
         seconds = dict.fromkeys(IMAGE_KINDS, image_job_seconds)
     unknown = set(job_seconds or {}) - set(IMAGE_KINDS)

@@ -6,9 +6,9 @@ emulator's seeded RNG, so a run with the same seed and the same requests misbeha
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import random
-import time
 from collections.abc import Sequence
 from typing import Literal
 
@@ -87,20 +87,21 @@ class FaultHandle:
 
 @attrs.define
 class TokenBucket:
-    """Requests per second with bursts, on real time."""
+    """Requests per second with bursts, on the event loop's clock."""
 
     rate: float = attrs.field(validator=attrs.validators.gt(0.0))
     burst: int = attrs.field(validator=attrs.validators.ge(1))
     tokens: float = attrs.field(init=False)
-    updated: float = attrs.field(init=False, factory=time.monotonic)
+    updated: float | None = attrs.field(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
         self.tokens = float(self.burst)
 
     def take(self) -> float:
         """0.0 when a token was taken, else the real seconds until one is due."""
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        now = asyncio.get_running_loop().time()
+        elapsed = 0.0 if self.updated is None else now - self.updated
+        self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
         self.updated = now
         if self.tokens >= 1.0:
             self.tokens -= 1.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -43,6 +43,10 @@ class ImageRequest:
     profile_ids: tuple[str, ...]  # every named profile, each READY
     input_count: int  # the images were checked; outputs do not depend on them, so they are not kept
     should_fail: bool  # the prompt asked for a failure with "[fail]"
+
+
+# A job's duration in emulated seconds: fixed, or drawn per request (a benchmark's spread).
+JobSeconds = float | Callable[[ImageRequest], float]
 
 
 @attrs.frozen

@@ -24,6 +24,7 @@ from ._state import (
     JobError,
     JobRecord,
     JobResult,
+    JobSeconds,
     Store,
     new_id,
 )
@@ -47,7 +48,7 @@ class JobRunner:
         files: BlobStore,
         callbacks: CallbackSender,
         tasks: BackgroundTasks,
-        job_seconds: Mapping[str, float],
+        job_seconds: Mapping[str, JobSeconds],
         render_job: JobObjectRenderer,
     ) -> None:
         self._clock = clock
@@ -75,7 +76,7 @@ class JobRunner:
             request=request,
             origin=origin,
             created_at=self._clock.now(),
-            duration=self._job_seconds[request.kind],
+            duration=self._duration(request),
             charge=charge,
         )
         self._store.add_job(job)
@@ -85,7 +86,7 @@ class JobRunner:
     async def run_sync(self, request: ImageRequest, *, origin: str) -> JobResult:
         """Hold the caller for the job's duration; past the server's limit, refund and 504."""
         charge = self._ledger.reserve(_image_charge(request, None))
-        duration = self._job_seconds[request.kind]
+        duration = self._duration(request)
         await self._clock.sleep(min(duration, SYNC_LIMIT_SECONDS))
         if duration > SYNC_LIMIT_SECONDS:
             self._ledger.refund(charge)
@@ -96,6 +97,10 @@ class JobRunner:
             self._ledger.refund(charge)
             raise ApiError(500, "Image generation failed", type="GENERATION_FAILED")
         return await self._produce(request, origin)
+
+    def _duration(self, request: ImageRequest) -> float:
+        seconds = self._job_seconds[request.kind]
+        return float(seconds(request) if callable(seconds) else seconds)
 
     def fail(self, job: JobRecord, message: str, *, type: str = "JOB_FAILED") -> None:
         """End a pending job as failed: refund it and send its callback."""

@@ -225,6 +225,8 @@ class Studio:
         return self._ctx.handle(Job, job_id, lambda: Job(
             self._ctx, job_id, endpoint=endpoint, client_request_id=crid,
             callback=request.callback_url is not None,
+            base_model=getattr(request, "base_model", None),
+            resolution=getattr(request, "resolution", None),
         ))
 
     async def _finished(self, endpoint: str, response: Response, crid: str | None) -> Job:

@@ -54,6 +54,7 @@ SAMPLES: dict[str, Any] = {
         "p1", status="ERROR", message="blurry"
     ),
     "JobTimeoutError": lambda e: e.JobTimeoutError("still running", job_id="j3"),
+    "ClientClosedError": lambda e: e.ClientClosedError("closed", job_id="j4"),
     "StorageError": lambda e: e.StorageError("503 from bucket", transient=True, status=503),
     "UploadError": lambda e: e.UploadError({2: "403"}, {0: "https://b/0", 1: "https://b/1"}),
     "WebhookVerificationError": lambda e: e.WebhookVerificationError("bad signature"),

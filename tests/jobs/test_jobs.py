@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -29,7 +29,16 @@ from phota_async import (
     TrainingJob,
 )
 from phota_async.emulator import Dialect, PhotaEmulator, sample_photo
-from tests.conftest import TIME_SCALE, job_gets, make_client, photo, training_photos, wait_until
+from tests.conftest import (
+    TIME_SCALE,
+    job_gets,
+    make_client,
+    photo,
+    training_photos,
+    virtual_client,
+    virtual_emulator,
+    wait_until,
+)
 
 # A training of 2 emulated minutes: 0.2 s of real time at TIME_SCALE.
 TRAINING_SECONDS = 120.0
@@ -42,6 +51,14 @@ async def trainer() -> AsyncIterator[PhotaEmulator]:
         yield emu
 
 
+@asynccontextmanager
+async def virtual(**options: Any) -> AsyncIterator[tuple[PhotaEmulator, AsyncPhota]]:
+    """An emulator and a client in virtual time (for tests marked ``looptime``): a sleep of
+    60 s is 60 s of job time, exactly, and takes no real time."""
+    async with virtual_emulator(**options) as emu, virtual_client(emu) as phota:
+        yield emu, phota
+
+
 async def collect_statuses(job: Job, seen: list[str]) -> None:
     """Append each status ``job.updates()`` yields to ``seen``."""
     async for snapshot in job.updates():
@@ -51,28 +68,29 @@ async def collect_statuses(job: Job, seen: list[str]) -> None:
 # --- Submitting and resolving -------------------------------------------------------------
 
 
-async def test_submit_returns_a_pending_job_at_once(
-    phota: AsyncPhota, emulator: PhotaEmulator
-) -> None:
-    started = time.monotonic()
-    job = await phota.generate("a lighthouse at dusk", num_output_images=2)
-    assert time.monotonic() - started < 0.05  # the 202, not the 55 s of work (92 ms real)
-    assert isinstance(job, Job) and job.id and job.id in emulator.jobs
-    assert job.state is JobState.PENDING and not job.done() and job.status is None
-    body = emulator.api_requests("/generate")[0].json()
-    assert body["async"] is True and body["response_mode"] == "urls"
-    assert body["client_request_id"] == job.client_request_id
-    assert job_gets(emulator, job.id) == 0  # nobody waits yet: no polling
+@pytest.mark.looptime
+async def test_submit_returns_a_pending_job_at_once() -> None:
+    async with virtual() as (emulator, phota):
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        job = await phota.generate("a lighthouse at dusk", num_output_images=2)
+        assert loop.time() - started < 1.0  # the 202, not the 55 s of work
+        assert isinstance(job, Job) and job.id and job.id in emulator.jobs
+        assert job.state is JobState.PENDING and not job.done() and job.status is None
+        body = emulator.api_requests("/generate")[0].json()
+        assert body["async"] is True and body["response_mode"] == "urls"
+        assert body["client_request_id"] == job.client_request_id
+        assert job_gets(emulator, job.id) == 0  # nobody waits yet: no polling
 
-    result = await job
-    assert isinstance(result, ImageResult) and result.job_id == job.id
-    assert len(result.download_urls) == 2 and result.images == []
-    assert job.done() and job.state is JobState.SUCCEEDED and job.status == "completed"
-    assert await job is result  # awaiting a finished job again sends nothing
-    gets = job_gets(emulator, job.id)
-    assert 1 <= gets <= 4
-    await job
-    assert job_gets(emulator, job.id) == gets
+        result = await job
+        assert isinstance(result, ImageResult) and result.job_id == job.id
+        assert len(result.download_urls) == 2 and result.images == []
+        assert job.done() and job.state is JobState.SUCCEEDED and job.status == "completed"
+        assert await job is result  # awaiting a finished job again sends nothing
+        gets = job_gets(emulator, job.id)
+        assert 1 <= gets <= 4
+        await job
+        assert job_gets(emulator, job.id) == gets
 
 
 async def test_a_given_client_request_id_is_sent(
@@ -93,33 +111,35 @@ async def test_every_submit_mints_its_own_client_request_id(
     assert len({j.id for j in jobs}) == 3
 
 
-async def test_refresh_reads_the_status_now(phota: AsyncPhota, emulator: PhotaEmulator) -> None:
-    job = await phota.generate("a quiet harbour")
-    snapshot = await job.refresh()
-    assert isinstance(snapshot, JobSnapshot) and snapshot.job_id == job.id
-    assert snapshot.state is JobState.PENDING and snapshot.status in ("queued", "running")
-    assert job.status == snapshot.status and job.last is snapshot and not job.done()
-    assert job_gets(emulator, job.id) == 1
+@pytest.mark.looptime
+async def test_refresh_reads_the_status_now() -> None:
+    async with virtual() as (emulator, phota):
+        job = await phota.generate("a quiet harbour")
+        snapshot = await job.refresh()
+        assert isinstance(snapshot, JobSnapshot) and snapshot.job_id == job.id
+        assert snapshot.state is JobState.PENDING and snapshot.status in ("queued", "running")
+        assert job.status == snapshot.status and job.last is snapshot and not job.done()
+        assert job_gets(emulator, job.id) == 1
 
-    await asyncio.sleep(0.15)  # the job's 55 s are over on the emulator; nobody polled
-    assert not job.done()
-    final = await job.refresh()
-    assert final.state is JobState.SUCCEEDED and job.done() and job.status == "completed"
-    assert len((await job).download_urls) == 1
+        await asyncio.sleep(60)  # the job's 55 s are over on the emulator; nobody polled
+        assert not job.done() and job_gets(emulator, job.id) == 1
+        final = await job.refresh()
+        assert final.state is JobState.SUCCEEDED and job.done() and job.status == "completed"
+        assert len((await job).download_urls) == 1
 
 
-async def test_a_timeout_leaves_the_job_and_its_handle_intact(
-    phota: AsyncPhota, emulator: PhotaEmulator
-) -> None:
-    job = await phota.generate("a slow one")
-    with pytest.raises(JobTimeoutError) as caught:
-        await job.result(timeout=0.01)
-    assert isinstance(caught.value, TimeoutError) and caught.value.job_id == job.id
-    assert not job.done() and job.state is JobState.PENDING
-    with pytest.raises(JobTimeoutError):
-        await job.result(timeout=0.01)  # again: still fine
-    result = await job.result(timeout=2.0)
-    assert job.done() and len(result.download_urls) == 1
+@pytest.mark.looptime
+async def test_a_timeout_leaves_the_job_and_its_handle_intact() -> None:
+    async with virtual() as (_, phota):
+        job = await phota.generate("a slow one")
+        with pytest.raises(JobTimeoutError) as caught:
+            await job.result(timeout=10)
+        assert isinstance(caught.value, TimeoutError) and caught.value.job_id == job.id
+        assert not job.done() and job.state is JobState.PENDING
+        with pytest.raises(JobTimeoutError):
+            await job.result(timeout=10)  # again: still fine
+        result = await job.result(timeout=120)
+        assert job.done() and len(result.download_urls) == 1
 
 
 # --- Failures ---------------------------------------------------------------------------------
@@ -139,16 +159,16 @@ async def test_a_failed_job_raises_with_the_servers_reason(
         await job  # the same outcome, every time
 
 
-async def test_fail_job_reason_reaches_the_waiter(
-    phota: AsyncPhota, emulator: PhotaEmulator
-) -> None:
-    job = await phota.edit("warmer", [photo(2)])
-    waiter = asyncio.create_task(job.result())
-    await asyncio.sleep(0.01)
-    emulator.fail_job(job.id, "the GPU caught fire")
-    with pytest.raises(JobFailedError, match="the GPU caught fire") as caught:
-        await waiter
-    assert caught.value.reason == "the GPU caught fire"
+@pytest.mark.looptime
+async def test_fail_job_reason_reaches_the_waiter() -> None:
+    async with virtual() as (emulator, phota):
+        job = await phota.edit("warmer", [photo(2)])
+        waiter = asyncio.create_task(job.result())
+        await asyncio.sleep(10)
+        emulator.fail_job(job.id, "the GPU caught fire")
+        with pytest.raises(JobFailedError, match="the GPU caught fire") as caught:
+            await waiter
+        assert caught.value.reason == "the GPU caught fire"
 
 
 async def test_an_error_with_code_and_detail_is_read(
@@ -243,22 +263,6 @@ async def test_every_failure_dialect_raises_the_reason(name: str) -> None:
         assert job.state is JobState.FAILED
 
 
-async def test_a_retry_after_header_hint_is_honoured() -> None:
-    # The emulator writes the header in whole real seconds (at least 1): once the first poll
-    # (at ~45 emulated s) sees the 100 s job running, the next one must wait for that second
-    # instead of the cadence's few milliseconds; so exactly two polls.
-    dialect = Dialect(poll_hint="header")
-    async with PhotaEmulator(
-        time_scale=TIME_SCALE, dialect=dialect, job_seconds={"generate": 100.0}
-    ) as emu, make_client(emu) as phota:
-        job = await phota.generate("a green door")
-        started = time.monotonic()
-        result = await job.result(timeout=3.0)
-        assert time.monotonic() - started >= 0.9
-        assert len(result.download_urls) == 1
-        assert job_gets(emu, str(job.id)) == 2
-
-
 # --- Waiting ----------------------------------------------------------------------------------
 
 
@@ -272,43 +276,43 @@ async def test_many_waiters_share_one_poll(phota: AsyncPhota, emulator: PhotaEmu
     assert crowd_gets <= 4
 
 
-async def test_cancel_stops_waiting_and_polling_then_await_works_again(
-    phota: AsyncPhota, emulator: PhotaEmulator
-) -> None:
-    job = await phota.generate("to be abandoned")
-    waiters = [asyncio.create_task(job.result()) for _ in range(3)]
-    await asyncio.sleep(0.005)
-    assert job.cancel() is True
-    for waiter in waiters:
+@pytest.mark.looptime
+async def test_cancel_stops_waiting_and_polling_then_await_works_again() -> None:
+    async with virtual() as (emulator, phota):
+        job = await phota.generate("to be abandoned")
+        waiters = [asyncio.create_task(job.result()) for _ in range(3)]
+        await asyncio.sleep(0.1)  # before the first poll (0.75 s)
+        assert job.cancel() is True
+        for waiter in waiters:
+            with pytest.raises(asyncio.CancelledError):
+                await waiter
+        await asyncio.sleep(100)  # past the first poll's time and the job's end
+        assert job_gets(emulator, str(job.id)) == 0 and phota.scheduler.pending == 0
+        assert not job.done()
+        result = await job.result(timeout=10)  # no server-side cancel: the result is there
+        assert len(result.download_urls) == 1
+        assert job.cancel() is False  # already finished
+
+
+@pytest.mark.looptime
+async def test_cancel_reaches_an_as_completed_waiter() -> None:
+    async with virtual() as (emulator, phota):
+        job = await phota.generate("abandoned in a batch")
+
+        async def consume() -> list[Job]:
+            return [j async for j in phota_async.as_completed([job])]  # type: ignore[misc]
+
+        consumer = asyncio.create_task(consume())
+        await asyncio.sleep(0.1)  # before the first poll (0.75 s)
+        job.cancel()
+        done, _ = await asyncio.wait([consumer], timeout=1)
+        if not done:
+            consumer.cancel()
+        assert done, "as_completed still waits on a cancelled job"
         with pytest.raises(asyncio.CancelledError):
-            await waiter
-    await asyncio.sleep(0.15)  # past the first poll's time and the job's end
-    assert job_gets(emulator, str(job.id)) == 0 and phota.scheduler.pending == 0
-    assert not job.done()
-    result = await job.result(timeout=2.0)  # no server-side cancel: the result is there
-    assert len(result.download_urls) == 1
-    assert job.cancel() is False  # already finished
-
-
-async def test_cancel_reaches_an_as_completed_waiter(
-    phota: AsyncPhota, emulator: PhotaEmulator
-) -> None:
-    job = await phota.generate("abandoned in a batch")
-
-    async def consume() -> list[Job]:
-        return [j async for j in phota_async.as_completed([job])]  # type: ignore[misc]
-
-    consumer = asyncio.create_task(consume())
-    await asyncio.sleep(0.005)
-    job.cancel()
-    done, _ = await asyncio.wait([consumer], timeout=0.5)
-    if not done:
-        consumer.cancel()
-    assert done, "as_completed still waits on a cancelled job"
-    with pytest.raises(asyncio.CancelledError):
-        consumer.result()
-    await asyncio.sleep(0.15)  # past the job's end: nobody waits, so nobody polled
-    assert phota.scheduler.pending == 0 and job_gets(emulator, str(job.id)) == 0
+            consumer.result()
+        await asyncio.sleep(100)  # past the job's end: nobody waits, so nobody polled
+        assert phota.scheduler.pending == 0 and job_gets(emulator, str(job.id)) == 0
 
 
 async def test_cancel_reaches_an_updates_consumer(
@@ -474,31 +478,31 @@ async def test_as_completed_gives_failed_jobs_too(phota: AsyncPhota) -> None:
     assert len((await good).download_urls) == 1
 
 
-async def test_as_completed_timeout(phota: AsyncPhota, emulator: PhotaEmulator) -> None:
-    jobs = [await phota.generate(f"slow {i}") for i in range(3)]
-    with pytest.raises(JobTimeoutError):
-        async for _ in phota_async.as_completed(jobs, timeout=0.02):
-            pytest.fail("no job can finish in 0.02 s")
-    assert not any(job.done() for job in jobs)
-    results = await phota_async.gather(jobs)  # the jobs went on
-    assert all(isinstance(r, ImageResult) for r in results)
+@pytest.mark.looptime
+async def test_as_completed_timeout() -> None:
+    async with virtual() as (_, phota):
+        jobs = [await phota.generate(f"slow {i}") for i in range(3)]
+        with pytest.raises(JobTimeoutError):
+            async for _ in phota_async.as_completed(jobs, timeout=20):
+                pytest.fail("no job can finish in 20 s")
+        assert not any(job.done() for job in jobs)
+        results = await phota_async.gather(jobs)  # the jobs went on
+        assert all(isinstance(r, ImageResult) for r in results)
 
 
+@pytest.mark.looptime
 async def test_as_completed_timeout_while_the_caller_is_busy() -> None:
     # The deadline passes while the caller works on the first result: the next step of the
     # iteration raises JobTimeoutError (not a stray CancelledError in the caller's own code).
-    seconds = {"enhance": 10.0, "generate": 300.0}
-    async with PhotaEmulator(time_scale=TIME_SCALE, job_seconds=seconds) as emu, make_client(
-        emu
-    ) as phota:
+    async with virtual(job_seconds={"enhance": 10.0, "generate": 300.0}) as (_, phota):
         jobs = [await phota.enhance(photo(1)), await phota.generate("a long one")]
         handled: list[object] = []
         with pytest.raises(JobTimeoutError):
-            async for job in phota_async.as_completed(jobs, timeout=0.1):
+            async for job in phota_async.as_completed(jobs, timeout=60):
                 handled.append(job)
-                await asyncio.sleep(0.12)  # work on the first result: the deadline passes here
+                await asyncio.sleep(70)  # work on the first result: the deadline passes here
         assert handled == [jobs[0]] and not jobs[1].done()
-        assert len((await jobs[1].result(timeout=2.0)).download_urls) == 1
+        assert len((await jobs[1].result(timeout=400)).download_urls) == 1
 
 
 async def test_gather_returns_results_and_errors_in_order(phota: AsyncPhota) -> None:
