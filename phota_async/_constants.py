@@ -115,6 +115,8 @@ COORD_RECONNECT_INITIAL: Final = 0.05
 COORD_RECONNECT_MAX: Final = 2.0
 # Batch journal entries expire this long after their last write (a batch's lifetime).
 COORD_JOURNAL_TTL: Final = 7 * 24 * 3600
+# A journal write may take this long: it stops the batch (before it pays) rather than fall back.
+COORD_JOURNAL_TIMEOUT: Final = 5.0
 
 # --- The phota command and its demo ------------------------------------------
 DEMO_TIME_SCALE: Final = 600.0  # emulated seconds per real second: a training takes 2 s

@@ -20,6 +20,7 @@ from ._crash import CRASH_ENV
 from ._journal import ItemRecord, Journal, SqliteJournal, Stage
 from ._plan import PERSON_REF, HeadshotPlan, ImageTask, Person, Style, find_people
 from ._progress import BatchProgress
+from ._redis_journal import RedisJournal
 from ._results import ItemResult, ItemStatus
 from ._runner import CADENCE_META_KEY, Batch
 
@@ -38,6 +39,7 @@ __all__ = [
     "ItemStatus",
     "Journal",
     "Person",
+    "RedisJournal",
     "SqliteJournal",
     "Stage",
     "Style",
