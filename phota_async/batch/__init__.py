@@ -10,7 +10,8 @@ pipelines, with a spending guard, per-item outcomes and progress.
         async for result in batch.run(plan):
             print(result)
 
-Every name here is also importable from ``phota_async``.
+Every name here is also importable from ``phota_async``. One batch over many worker processes
+and machines: :mod:`phota_async.batch.distributed` (arq on Redis, a :class:`RedisJournal`).
 """
 
 from __future__ import annotations
