@@ -236,8 +236,9 @@ def worker_settings(
     if not isinstance(timeout, int | float) or timeout < 1:
         raise InvalidInputError("job_timeout", f"{timeout!r} is not allowed",
                                 allowed="seconds, 1 or more")
-    # A claim lasts as long as arq's own lease; an item gives up a little before arq cancels it.
-    spec.lease = timeout + 10
+    # An item gives up a little before arq cancels it; its claim ends before arq's own lease on
+    # it (job_timeout + 10 s), so that the worker arq then hands it to finds it free.
+    spec.lease = timeout + 5
     spec.deadline = timeout - min(10.0, timeout / 10)
     arq_worker = importlib.import_module("arq.worker")
     arq_connections = importlib.import_module("arq.connections")
