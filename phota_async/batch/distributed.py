@@ -49,7 +49,7 @@ from attrs import define, frozen
 from .. import _constants as C
 from .._client import AsyncPhota
 from .._coord.redis import check_redis_url, display_redis_url
-from .._exceptions import CoordinationError, InvalidInputError, JournalError
+from .._exceptions import InvalidInputError, JournalError
 from .._photos.report import PhotoPolicy
 from ._ids import check_batch_id, check_name
 from ._journal import ItemRecord, Stage
@@ -130,8 +130,8 @@ async def enqueue(batch_id: str, work: Work, redis_url: str, *,
                   prefix: str = C.COORD_PREFIX) -> int:
     """Put one arq job per item of ``work`` on batch ``batch_id``'s queue in Redis; how many
     were new (0 when the batch is queued already). Binds the batch id to ``work``'s
-    :func:`fingerprint`: :class:`JournalError` when another batch holds the id;
-    :class:`CoordinationError` when Redis cannot be used."""
+    :func:`fingerprint`; :class:`JournalError` when another batch holds the id or when Redis
+    cannot be used."""
     batch_id = check_batch_id(batch_id)
     check_redis_url(redis_url)
     work = check_work(work)
@@ -140,11 +140,12 @@ async def enqueue(batch_id: str, work: Work, redis_url: str, *,
     pool = arq_connections.ArqRedis.from_url(
         redis_url, socket_timeout=C.COORD_JOURNAL_TIMEOUT,
         socket_connect_timeout=C.COORD_JOURNAL_TIMEOUT)
+    journal = RedisJournal(pool, batch_id, prefix=prefix, where=where)
     try:
-        await RedisJournal(pool, batch_id, prefix=prefix, where=where).bind(fingerprint(work))
+        await journal.bind(fingerprint(work))
         added = 0
         for key in _units(work):
-            job = await _redis_call(where, pool.enqueue_job(
+            job = await _redis_call(journal, pool.enqueue_job(
                 RUN_ITEM, batch_id, key, _job_id=_job_id(prefix, batch_id, key),
                 _queue_name=_queue(prefix, batch_id)))
             added += job is not None
@@ -153,13 +154,14 @@ async def enqueue(batch_id: str, work: Work, redis_url: str, *,
         await pool.aclose()
 
 
-async def _redis_call(where: str, call: Any) -> Any:
+async def _redis_call(journal: RedisJournal, call: Any) -> Any:
     errors = importlib.import_module("redis.exceptions")
     try:
         return await call
     except (errors.RedisError, OSError, TimeoutError) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise CoordinationError(f"cannot enqueue in {where}: {reason}") from None
+        raise JournalError(f"batch {journal.batch_id} cannot be enqueued in {journal.name}: "
+                           f"{reason}", path=journal.name) from None
 
 
 # --- The workers ----------------------------------------------------------------------------
@@ -231,9 +233,11 @@ def worker_settings(
     if not callable(client):
         raise InvalidInputError("client", "must make an AsyncPhota",
                                 allowed="a callable such as AsyncPhota or a lambda")
-    timeout = job_timeout or (C.DISTRIBUTED_PERSON_TIMEOUT if isinstance(checked, HeadshotPlan)
-                              else C.DISTRIBUTED_ITEM_TIMEOUT)
-    if not isinstance(timeout, int | float) or timeout < 1:
+    timeout = job_timeout
+    if timeout is None:
+        timeout = (C.DISTRIBUTED_PERSON_TIMEOUT if isinstance(checked, HeadshotPlan)
+                   else C.DISTRIBUTED_ITEM_TIMEOUT)
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout < 1:
         raise InvalidInputError("job_timeout", f"{timeout!r} is not allowed",
                                 allowed="seconds, 1 or more")
     # An item gives up a little before arq cancels it; its claim ends before arq's own lease on

@@ -16,13 +16,14 @@ from typing import Any
 
 import pytest
 
-from phota_async import ImageTask, JournalError, PollConfig, RedisJournal
+from phota_async import ImageTask, InvalidInputError, JournalError, PollConfig, RedisJournal
+from phota_async import _constants as C
 from phota_async.batch import Stage, distributed
 from phota_async.emulator import PhotaEmulator
 from tests.batch.conftest import SCALE, SMALL, billed, decodes, files, headshots
 from tests.batch.test_kill import emulator as emulator_process
 from tests.conftest import make_client
-from tests.coord.conftest import RedisServer
+from tests.coord.conftest import RedisServer, free_port
 
 # arq's Worker.close() calls a redis-py method that redis-py 5 deprecates: arq's, not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")
@@ -113,6 +114,51 @@ async def test_a_journal_of_another_batch_is_refused(
         await run_worker(settings_for(emu, redis_server, tmp_path, other))
     assert emu.ledger == [] and await stages(redis_server) == {}
     assert await distributed.enqueue("dogs", other, redis_server.url) == 3  # its own id
+
+
+async def test_an_item_another_worker_holds_is_left_to_it(
+    emu: PhotaEmulator, redis_server: RedisServer, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(C, "DISTRIBUTED_RETRY_INITIAL", 0.01)  # tried again at once, not in 2 s
+    await distributed.enqueue("cats", cats(2), redis_server.url)
+    journal = RedisJournal.from_url(redis_server.url, "cats")
+    try:
+        assert await journal.claim("cat-0", "a-live-worker", lease=60)
+        worker = await run_worker(settings_for(emu, redis_server, tmp_path, cats(2),
+                                               max_tries=3))
+        assert await journal.held_by("a-live-worker") == ["cat-0"]
+    finally:
+        await journal.aclose()
+    # Three tries, each told to wait; then arq gives up (max_tries), and nothing was sent.
+    assert (worker.jobs_complete, worker.jobs_retried, worker.jobs_failed) == (1, 3, 1)
+    assert await stages(redis_server) == {"cat-1": Stage.SAVED}  # cat-0 never ran here
+    assert billed(emu, "image") == 1
+
+
+@pytest.mark.parametrize(("field", "options"), [
+    ("batch_id", {"batch_id": "a b"}),
+    ("url", {"redis_url": "http://:s3cret-pw-123@127.0.0.1/0"}),
+    ("client", {"client": "AsyncPhota"}),
+    ("name", {"name": "a/b"}),
+    ("job_timeout", {"job_timeout": 0}),
+    ("work", {"work": ["cat"]}),
+])
+def test_bad_worker_settings_are_refused_by_name(field: str, options: dict[str, Any]) -> None:
+    settings: dict[str, Any] = {"redis_url": "redis://127.0.0.1:1/0", "batch_id": "cats",
+                                "work": cats(1), "out": "out", "client": lambda: None,
+                                **options}
+    with pytest.raises(InvalidInputError) as caught:
+        distributed.worker_settings(settings.pop("redis_url"), **settings)
+    assert caught.value.field == field and "s3cret" not in str(caught.value)
+
+
+async def test_enqueueing_without_redis_is_one_line_without_the_password() -> None:
+    with pytest.raises(JournalError) as caught:
+        await distributed.enqueue("cats", cats(1), f"redis://:s3cret-pw-123@127.0.0.1:"
+                                                   f"{free_port()}/0")
+    message = str(caught.value)
+    assert "cats" in message and "s3cret" not in message and "\n" not in message
 
 
 # --- Workers killed with SIGKILL and restarted, in processes of their own ------------------
