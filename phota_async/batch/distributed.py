@@ -167,7 +167,7 @@ async def _redis_call(journal: RedisJournal, call: Any) -> Any:
 # --- The workers ----------------------------------------------------------------------------
 
 
-@define
+@frozen
 class _Spec:
     """What every worker of this settings object runs (built once, where the settings are)."""
 
@@ -224,26 +224,19 @@ def worker_settings(
     """
     check_redis_url(redis_url)
     checked = check_work(work)
-    spec = _Spec(
-        batch_id=check_batch_id(batch_id), prefix=prefix, where=display_redis_url(redis_url),
-        fingerprint=fingerprint(checked), units=_units(checked), out=Path(out), client=client,
-        name=None if name is None else check_name(name, "name"), lease=0.0, deadline=0.0,
-        options={"photo_policy": photo_policy, "add_settle": add_settle},
-    )
     if not callable(client):
         raise InvalidInputError("client", "must make an AsyncPhota",
                                 allowed="a callable such as AsyncPhota or a lambda")
-    timeout = job_timeout
-    if timeout is None:
-        timeout = (C.DISTRIBUTED_PERSON_TIMEOUT if isinstance(checked, HeadshotPlan)
-                   else C.DISTRIBUTED_ITEM_TIMEOUT)
-    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout < 1:
-        raise InvalidInputError("job_timeout", f"{timeout!r} is not allowed",
-                                allowed="seconds, 1 or more")
-    # An item gives up a little before arq cancels it; its claim ends before arq's own lease on
-    # it (job_timeout + 10 s), so that the worker arq then hands it to finds it free.
-    spec.lease = timeout + 5
-    spec.deadline = timeout - min(10.0, timeout / 10)
+    timeout = _item_timeout(job_timeout, checked)
+    spec = _Spec(
+        batch_id=check_batch_id(batch_id), prefix=prefix, where=display_redis_url(redis_url),
+        fingerprint=fingerprint(checked), units=_units(checked), out=Path(out), client=client,
+        name=None if name is None else check_name(name, "name"),
+        # An item gives up a little before arq cancels it; its claim ends before arq's own
+        # lease on it (job_timeout + 10 s), so that the worker arq then hands it to finds it free.
+        lease=timeout + 5, deadline=timeout - min(10.0, timeout / 10),
+        options={"photo_policy": photo_policy, "add_settle": add_settle},
+    )
     arq_worker = importlib.import_module("arq.worker")
     arq_connections = importlib.import_module("arq.connections")
     settings = {
@@ -259,6 +252,17 @@ def worker_settings(
         **arq_options,
     }
     return type("WorkerSettings", (), settings)
+
+
+def _item_timeout(job_timeout: float | None, work: HeadshotPlan | list[ImageTask]) -> float:
+    if job_timeout is None:
+        return (C.DISTRIBUTED_PERSON_TIMEOUT if isinstance(work, HeadshotPlan)
+                else C.DISTRIBUTED_ITEM_TIMEOUT)
+    if not isinstance(job_timeout, int | float) or isinstance(job_timeout, bool) or (
+            job_timeout < 1):
+        raise InvalidInputError("job_timeout", f"{job_timeout!r} is not allowed",
+                                allowed="seconds, 1 or more")
+    return float(job_timeout)
 
 
 async def _startup(ctx: dict[str, Any]) -> None:
