@@ -1,7 +1,8 @@
 """Many worker processes, one account: a shared rate budget and webhook fan-out through Redis.
 
     .venv/bin/python benchmarks/bench_many_workers.py [--processes 4] [--submits 500] [--rps 20]
-                                                      [--jobs 1000]
+                                                      [--jobs 1000] [--items 200] [--workers 3]
+                                                      [--only budget|fanout|batch]
 
 Needs ``redis-server`` on PATH and the ``redis`` extra. Every role runs in its own process: a
 ``redis-server``, the emulator (the same settings as ``python -m phota_async.emulator
@@ -20,8 +21,14 @@ billing ledger when told to stop), and the worker processes.
    same run without coordination, for contrast: a callback landing elsewhere is lost and the
    job waits for its poll.
 
-The 200-item distributed batch (one of 3 workers killed and restarted) waits for the batch
-runner and is not measured here.
+3. A distributed batch (``phota_async.batch.distributed``): ``--items`` generate tasks enqueued
+   once, run by ``--workers`` arq worker processes sharing a ``RedisJournal``; once a third of the
+   items are saved, one worker is killed with SIGKILL and started again, under its own name (it
+   takes back at once the items it held) or under a new one (they wait for arq's lease,
+   ``job_timeout`` + 10 s, then any worker runs them). Figures: items done, image jobs billed and
+   billed twice (the emulator's ledger), submits sent again and answered with the original job,
+   the items the killed worker held mid-run (and of them, those with a paid request journaled),
+   wall time.
 """
 
 from __future__ import annotations
@@ -30,12 +37,14 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import math
 import random
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from typing import Any
@@ -44,6 +53,9 @@ KEY = "bench-key"
 RETRY = {"max_attempts": 30, "retry_after_cap": 2.0}
 FANOUT_SCALE = 60.0  # a 30 s job takes 0.5 s; its first poll comes ~1.7 s after the submit
 FANOUT_JOB_SECONDS = 30.0
+BATCH_SCALE, BATCH_JOB_SECONDS = 600.0, 120.0  # an image job takes 0.2 s
+BATCH_JOB_TIMEOUT = 20.0  # arq's lease on a killed worker's items: 30 s
+BATCH_MAX_JOBS = 8  # items per worker at once
 
 
 # --- Roles (each in its own process) --------------------------------------------------------
@@ -71,7 +83,9 @@ async def emulator_role(cfg: dict[str, Any]) -> None:
         say({
             "billed": sum(charges.values()),
             "duplicates": sum(n - 1 for n in charges.values() if n > 1),
+            "refunds": sum(1 for c in emu.ledger if c.kind == "refund"),
             "job_gets": len(emu.api_requests("/jobs/*", "GET")),
+            "submits": len(emu.api_requests("/generate", "POST")),
         })
 
 
@@ -152,7 +166,37 @@ async def webworker_role(cfg: dict[str, Any]) -> None:
     say({"arrivals": arrivals})
 
 
-ROLES = {"emulator": emulator_role, "submitter": submitter_role, "webworker": webworker_role}
+def batch_work(items: int) -> list[Any]:
+    from phota_async import ImageTask
+
+    return [ImageTask.generate(f"item-{i:03d}", f"Studio headshot, take {i}")
+            for i in range(items)]
+
+
+async def batchworker_role(cfg: dict[str, Any]) -> None:
+    from arq.worker import create_worker
+
+    from phota_async import AsyncPhota, PollConfig, RetryPolicy
+    from phota_async.batch import distributed
+
+    def client() -> AsyncPhota:
+        return AsyncPhota(api_key=KEY, base_url=cfg["url"], retry=RetryPolicy(**RETRY),
+                          poll=PollConfig(time_scale=BATCH_SCALE))
+
+    logging.getLogger("phota_async").setLevel(logging.ERROR)  # "took back N items": counted
+    settings = distributed.worker_settings(
+        cfg["redis"], batch_id=cfg["batch_id"], work=batch_work(cfg["items"]), out=cfg["out"],
+        client=client, name=cfg["name"], job_timeout=BATCH_JOB_TIMEOUT, max_jobs=BATCH_MAX_JOBS)
+    # Burst mode: the worker exits once the batch's queue is empty.
+    worker = create_worker(settings, burst=True, poll_delay=0.05)
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+
+
+ROLES = {"emulator": emulator_role, "submitter": submitter_role, "webworker": webworker_role,
+         "batchworker": batchworker_role}
 
 
 # --- The parent -----------------------------------------------------------------------------
@@ -279,25 +323,102 @@ async def fanout_run(
             f"{max(lags, default=math.nan):7.1f} | {ledger['job_gets'] / jobs:5.2f} |")
 
 
+async def batch_run(args: argparse.Namespace, redis_url: str, *, same_name: bool) -> str:
+    from phota_async import RedisJournal
+    from phota_async.batch import Stage, distributed
+
+    emulator = await Child.start("emulator", {"scale": BATCH_SCALE,
+                                              "job_seconds": BATCH_JOB_SECONDS})
+    url = (await emulator.read())["url"]
+    batch_id = f"bench-{time.time_ns()}"
+    out = tempfile.mkdtemp(prefix="phota-bench-batch-")
+    cfg = {"url": url, "redis": redis_url, "batch_id": batch_id, "items": args.items, "out": out}
+    journal = RedisJournal.from_url(redis_url, batch_id)
+
+    async def saved(at_least: int = 0) -> int:
+        while True:
+            count = sum(r.stage is Stage.SAVED for r in (await journal.records()).values())
+            if count >= at_least:
+                return count
+            await asyncio.sleep(0.02)
+
+    try:
+        started = time.monotonic()
+        await distributed.enqueue(batch_id, batch_work(args.items), redis_url)
+        workers = [await Child.start("batchworker", {**cfg, "name": f"worker-{i}"})
+                   for i in range(args.workers)]
+        at_kill = await saved(at_least=args.items // 3)
+        workers[0].proc.kill()  # SIGKILL
+        await workers[0].wait()
+        held = await journal.held_by("worker-0")
+        records = await journal.records()
+        sent = sum(key in records for key in held)
+        name = "worker-0" if same_name else "worker-0-new"
+        workers[0] = await Child.start("batchworker", {**cfg, "name": name})
+        for worker in workers:
+            await worker.wait()
+        wall = time.monotonic() - started
+        done = await saved()
+    finally:
+        await journal.aclose()
+        shutil.rmtree(out, ignore_errors=True)
+    emulator.send("figures")
+    ledger = await emulator.read()
+    emulator.send("stop")
+    await emulator.wait()
+    label = "restarted as worker-0" if same_name else "restarted as a new worker"
+    return (f"| {label:<26} | {done:4d}/{args.items:<4d} | {ledger['billed']:6d} | "
+            f"{ledger['duplicates']:4d} | {ledger['submits'] - ledger['billed']:7d} | "
+            f"{at_kill:4d} | {len(held):4d} ({sent:2d})  | {wall:6.1f} s |")
+
+
+async def budget_section(args: argparse.Namespace, redis_url: str) -> None:
+    print(f"\n{args.processes} processes x {args.submits} submits, emulator limited to "
+          f"{args.rps:g} req/s (burst {math.ceil(args.rps)}, Retry-After 1)\n")
+    print("| run                        | accepted    | requests | 429s           | wall"
+          "     | goodput vs limit  | billed | dups |")
+    print("|---|---|---|---|---|---|---|---|")
+    for shared in (False, True):
+        print(await budget_run(args, redis_url, shared=shared), flush=True)
+
+
+async def fanout_section(args: argparse.Namespace, redis_url: str) -> None:
+    print(f"\n{args.processes} aiohttp workers, {args.jobs} jobs ({FANOUT_JOB_SECONDS:g} s "
+          f"at x{FANOUT_SCALE:g}), each callback sent to a random worker\n")
+    print("| run                            | resolved    | callbacks | p50 ms  | p99 ms  |"
+          " max ms  | GETs/job |")
+    print("|---|---|---|---|---|---|---|")
+    for shared, rate in ((False, args.submit_rate), (True, args.submit_rate), (True, None)):
+        print(await fanout_run(args, redis_url, shared=shared, rate=rate), flush=True)
+    print("\ncallback-to-resolved: a callback's arrival in any worker to the job's resolution"
+          " in the worker awaiting it (negative: polling resolved it first).")
+
+
+async def batch_section(args: argparse.Namespace, redis_url: str) -> None:
+    print(f"\nA distributed batch: {args.items} generate tasks over {args.workers} arq "
+          f"workers ({BATCH_MAX_JOBS} items each at once, job_timeout {BATCH_JOB_TIMEOUT:g} s), "
+          "one SIGKILLed once a third are saved, then started again\n")
+    print("| run                        | done      | billed | dups | resends | kill | "
+          "held (sent) | wall     |")
+    print("|---|---|---|---|---|---|---|---|")
+    for same_name in (True, False):
+        print(await batch_run(args, redis_url, same_name=same_name), flush=True)
+    print("\nbilled, dups: image jobs charged, and charged more than once for one "
+          "client_request_id (the emulator's ledger); resends: submits sent again after the "
+          "kill and answered with the original job; kill: items saved when it came; held "
+          "(sent): items the killed worker held mid-run (of them, with a paid request "
+          "journaled as sent or about to be).")
+
+
+SECTIONS = {"budget": budget_section, "fanout": fanout_section, "batch": batch_section}
+
+
 async def main(args: argparse.Namespace) -> None:
     redis, redis_url = start_redis()
     try:
-        print(f"\n{args.processes} processes x {args.submits} submits, emulator limited to "
-              f"{args.rps:g} req/s (burst {math.ceil(args.rps)}, Retry-After 1)\n")
-        print("| run                        | accepted    | requests | 429s           | wall"
-              "     | goodput vs limit  | billed | dups |")
-        print("|---|---|---|---|---|---|---|---|")
-        for shared in (False, True) if args.only != "fanout" else ():
-            print(await budget_run(args, redis_url, shared=shared), flush=True)
-        print(f"\n{args.processes} aiohttp workers, {args.jobs} jobs ({FANOUT_JOB_SECONDS:g} s "
-              f"at x{FANOUT_SCALE:g}), each callback sent to a random worker\n")
-        print("| run                            | resolved    | callbacks | p50 ms  | p99 ms  |"
-              " max ms  | GETs/job |")
-        print("|---|---|---|---|---|---|---|")
-        for shared, rate in ((False, args.submit_rate), (True, args.submit_rate), (True, None)):
-            print(await fanout_run(args, redis_url, shared=shared, rate=rate), flush=True)
-        print("\ncallback-to-resolved: a callback's arrival in any worker to the job's resolution"
-              " in the worker awaiting it (negative: polling resolved it first).")
+        for name, section in SECTIONS.items():
+            if args.only in (None, name):
+                await section(args, redis_url)
     finally:
         redis.terminate()
         redis.wait()
@@ -311,7 +432,9 @@ def cli() -> None:
     parser.add_argument("--jobs", type=int, default=1000, help="in all")
     parser.add_argument("--submit-rate", type=float, default=100.0,
                         help="jobs submitted per second, all workers together")
-    parser.add_argument("--only", choices=("budget", "fanout"))
+    parser.add_argument("--items", type=int, default=200, help="of the distributed batch")
+    parser.add_argument("--workers", type=int, default=3, help="of the distributed batch")
+    parser.add_argument("--only", choices=("budget", "fanout", "batch"))
     parser.add_argument("--role", choices=sorted(ROLES), help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
     args = parser.parse_args()

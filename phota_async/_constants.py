@@ -130,6 +130,18 @@ COORD_RECONNECT_INITIAL: Final = 0.05
 COORD_RECONNECT_MAX: Final = 2.0
 # Batch journal entries expire this long after their last write (a batch's lifetime).
 COORD_JOURNAL_TTL: Final = 7 * 24 * 3600
+# A journal write may take this long: it stops the batch (before it pays) rather than fall back.
+COORD_JOURNAL_TIMEOUT: Final = 5.0
+# A batch over many workers (phota_async.batch.distributed, arq): items one worker runs at once;
+# how long one item may run (an image task; a headshot person: training, then styles) before it
+# is tried again, and after which a killed worker's items go to another; tries per item; the
+# wait before another try (doubling).
+DISTRIBUTED_MAX_JOBS: Final = 16
+DISTRIBUTED_ITEM_TIMEOUT: Final = 600.0
+DISTRIBUTED_PERSON_TIMEOUT: Final = 3600.0
+DISTRIBUTED_MAX_TRIES: Final = 8
+DISTRIBUTED_RETRY_INITIAL: Final = 2.0
+DISTRIBUTED_RETRY_MAX: Final = 60.0
 
 # --- The phota command and its demo ------------------------------------------
 DEMO_TIME_SCALE: Final = 600.0  # emulated seconds per real second: a training takes 2 s

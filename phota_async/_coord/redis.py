@@ -30,7 +30,7 @@ from .._exceptions import CoordinationError, InvalidInputError
 from .._wire import validation as check
 from .base import DueListener, Gcra, Listeners, burst_for, check_rate, wait_reserved
 
-__all__ = ["RedisCoordination", "display_redis_url"]
+__all__ = ["RedisCoordination", "check_redis_url", "display_redis_url"]
 
 log = logging.getLogger("phota_async")
 
@@ -88,7 +88,8 @@ def display_redis_url(url: str) -> str:
     return f"{parts.scheme}://{user}{host}{port}{parts.path}"
 
 
-def _check_url(url: object) -> str:
+def check_redis_url(url: object) -> str:
+    """``url`` if it is a Redis URL, else InvalidInputError (the password hidden)."""
     allowed = "a redis://, rediss:// or unix:// URL"
     if not isinstance(url, str) or not url:
         raise InvalidInputError("url", "must be a URL string", allowed=allowed)
@@ -132,7 +133,7 @@ class RedisCoordination:
         timeout: float = C.COORD_REDIS_TIMEOUT,
         retry_interval: float = C.COORD_RETRY_INTERVAL,
     ) -> None:
-        self._url = _check_url(url)
+        self._url = check_redis_url(url)
         if if_unavailable not in ("raise", "local"):
             raise InvalidInputError(
                 "if_unavailable", f"{if_unavailable!r} is not allowed", allowed="'raise', 'local'"

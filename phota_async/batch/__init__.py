@@ -10,7 +10,8 @@ pipelines, with a spending guard, per-item outcomes and progress.
         async for result in batch.run(plan):
             print(result)
 
-Every name here is also importable from ``phota_async``.
+Every name here is also importable from ``phota_async``. One batch over many worker processes
+and machines: :mod:`phota_async.batch.distributed` (arq on Redis, a :class:`RedisJournal`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ._crash import CRASH_ENV
 from ._journal import ItemRecord, Journal, SqliteJournal, Stage
 from ._plan import PERSON_REF, HeadshotPlan, ImageTask, Person, Style, find_people
 from ._progress import BatchProgress
+from ._redis_journal import RedisJournal
 from ._results import ItemResult, ItemStatus
 from ._runner import CADENCE_META_KEY, Batch
 
@@ -38,6 +40,7 @@ __all__ = [
     "ItemStatus",
     "Journal",
     "Person",
+    "RedisJournal",
     "SqliteJournal",
     "Stage",
     "Style",

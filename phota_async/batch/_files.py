@@ -1,5 +1,6 @@
 """The batch's files: outputs written under a temporary name then renamed (no partial image ever
-carries a final name), leftovers of a killed run swept away, the output folder checked first.
+carries a final name), a killed run's leftovers of the items run swept away, the output folder
+checked first.
 
 These run in worker threads (plain blocking file calls).
 """
@@ -7,7 +8,8 @@ These run in worker threads (plain blocking file calls).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from .._exceptions import InvalidInputError
@@ -24,20 +26,30 @@ def check_writable(out: Path) -> None:
     """Create ``out`` if needed and prove a file can be written there (InvalidInputError if not)."""
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / _PROBE
-        probe.write_bytes(b"")
-        probe.unlink()
+        # A name of its own: the workers of a distributed batch may check one folder at once.
+        with tempfile.TemporaryFile(dir=out, prefix=_PROBE):
+            pass
     except OSError as exc:
         raise InvalidInputError("out", f"{out} is not a writable folder ({exc.strerror or exc})",
                                 allowed="a folder this process can create files in") from None
 
 
-def sweep_partials(out: Path) -> int:
-    """Remove the temporary files a killed run left under ``out``; how many there were."""
+def sweep_partials(outputs: Iterable[tuple[Path, str]]) -> int:
+    """Remove the temporary files a killed run left for ``outputs`` (each item's folder and
+    file stem); how many there were. Only these items': the workers of a distributed batch
+    share a folder, and another worker may be writing its own items' files right now."""
+    stems: dict[Path, set[str]] = {}
+    for folder, stem in outputs:
+        stems.setdefault(folder, set()).add(stem)
     count = 0
-    for leftover in out.rglob(f"*{PART_SUFFIX}"):
-        leftover.unlink(missing_ok=True)
-        count += 1
+    for folder, names in stems.items():
+        if not folder.is_dir():
+            continue
+        for leftover in folder.glob(f".*{PART_SUFFIX}"):
+            # ".<stem>-<index><ext>.phota-part", as write_temporaries names it
+            if leftover.name[1:-len(PART_SUFFIX)].rpartition("-")[0] in names:
+                leftover.unlink(missing_ok=True)
+                count += 1
     return count
 
 

@@ -6,8 +6,9 @@ write is committed when it returns (it survives the process being killed), so th
 killed at any instruction loses nothing that a re-run would pay for again.
 
 :class:`Journal` is the small protocol a batch needs; :class:`SqliteJournal` is the default (a
-file beside the outputs). Another store (Redis, say) only has to keep records and meta values
-durably and let one writer in at a time.
+file beside the outputs); :class:`RedisJournal` is shared by the workers of one batch on many
+machines. Another store only has to keep records and meta values durably and let one writer
+at a time write an item.
 """
 
 from __future__ import annotations
@@ -92,14 +93,15 @@ class ItemRecord:
 @runtime_checkable
 class Journal(Protocol):
     """Where a batch keeps its records. Every write is committed when it returns (it survives
-    the writer being killed); ``open`` lets one writer in at a time and raises
+    the writer being killed); one writer at a time writes an item (SQLite: one process holds
+    the file; Redis: the worker holding the item's claim); ``open`` raises
     :class:`JournalError` for a store it cannot use. ``name`` says which store it is, in
     messages."""
 
     name: str
 
     async def open(self) -> None:
-        """Open (creating it if needed) and take the single-writer lock."""
+        """Open (creating it if needed) and take the writer's lock, if the store has one."""
 
     async def records(self) -> dict[str, ItemRecord]:
         """Every record, by key."""

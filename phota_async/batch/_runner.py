@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -40,7 +40,7 @@ from ._results import ItemResult
 from ._run import Budget, ImageItem, PersonItem, Run, end_unexpectedly
 from ._training_steps import finish_training, start_training
 
-__all__ = ["CADENCE_META_KEY", "Batch"]
+__all__ = ["CADENCE_META_KEY", "Batch", "Work", "check_work"]
 
 log = logging.getLogger("phota_async")
 
@@ -205,7 +205,7 @@ class Batch:
 
     # --- Running -------------------------------------------------------------------------
 
-    async def run(self, work: Work) -> AsyncIterator[ItemResult]:
+    async def run(self, work: Work) -> AsyncGenerator[ItemResult, None]:
         """Run (or resume) ``work``; yield each item's :class:`ItemResult` as it ends.
 
         Items an earlier run finished are yielded first, marked ``resumed``. One item's failure
@@ -235,6 +235,7 @@ class Batch:
 
     def _items(self, work: Work) -> tuple[HeadshotPlan | None, list[PersonItem],
                                             list[ImageItem]]:
+        work = check_work(work)
         if isinstance(work, HeadshotPlan):
             people = []
             for person in work.people:
@@ -243,17 +244,7 @@ class Batch:
                 people.append(PersonItem(person, profile_tag(self.batch_id, person.name),
                                          work.training_cents, styles))
             return work, people, []
-        tasks = list(work)
-        for task in tasks:
-            if not isinstance(task, ImageTask):
-                raise InvalidInputError("work", f"{task!r} is not an ImageTask",
-                                        allowed="a HeadshotPlan or a list of ImageTask")
-        keys = [task.key for task in tasks]
-        if len(set(keys)) != len(keys):
-            twice = sorted({key for key in keys if keys.count(key) > 1})
-            raise InvalidInputError("work", f"keys {twice} are used more than once",
-                                    allowed="a unique key per item")
-        return None, [], [ImageItem(task.key, task.cost_cents, task=task) for task in tasks]
+        return None, [], [ImageItem(task.key, task.cost_cents, task=task) for task in work]
 
     def _new_run(
         self, records: dict[str, ItemRecord], plan: HeadshotPlan | None,
@@ -277,7 +268,9 @@ class Batch:
     ) -> None:
         """The workers of one run; ends once every item has ended."""
         try:
-            await anyio.to_thread.run_sync(_files.sweep_partials, self.out)
+            outputs = [i.outputs(self.out) for p in people for i in p.styles]
+            outputs += [i.outputs(self.out) for i in images]
+            await anyio.to_thread.run_sync(_files.sweep_partials, outputs)
             for person in people:
                 run.people.put_nowait(person)
             for image in images:
@@ -294,6 +287,24 @@ class Batch:
                 group.cancel_scope.cancel()
         finally:
             results.put_nowait(None)
+
+
+def check_work(work: Work) -> HeadshotPlan | list[ImageTask]:
+    """``work`` as a batch runs it: a plan, or a list of image tasks with unique keys
+    (InvalidInputError otherwise)."""
+    if isinstance(work, HeadshotPlan):
+        return work
+    tasks = list(work)
+    for task in tasks:
+        if not isinstance(task, ImageTask):
+            raise InvalidInputError("work", f"{task!r} is not an ImageTask",
+                                    allowed="a HeadshotPlan or a list of ImageTask")
+    keys = [task.key for task in tasks]
+    if len(set(keys)) != len(keys):
+        twice = sorted({key for key in keys if keys.count(key) > 1})
+        raise InvalidInputError("work", f"keys {twice} are used more than once",
+                                allowed="a unique key per item")
+    return tasks
 
 
 async def _finish(run: Run, item: ImageItem | PersonItem, handle: Any) -> None:

@@ -167,24 +167,6 @@ async def test_redis_lost_mid_run_and_back(
         assert job_gets(emu, job.id) == 1
 
 
-async def test_a_journal_refuses_a_second_batch_under_one_id(redis_server: RedisServer) -> None:
-    """Two batches with one id: the second is refused, the first resumes (private unit: the
-    batch runner that will use this journal is not built yet)."""
-    from phota_async._coord.journal import RedisJournal
-
-    first = RedisJournal.from_url(redis_server.url, "headshots-1")
-    second = RedisJournal.from_url(redis_server.url, "headshots-1")
-    try:
-        await first.open("items:alice,bob")
-        with pytest.raises(InvalidInputError) as caught:
-            await second.open("items:carol")
-        assert caught.value.field == "batch_id" and "another batch" in str(caught.value)
-        await second.open("items:alice,bob")  # the same batch, resumed by another worker
-    finally:
-        await first.aclose()
-        await second.aclose()
-
-
 def test_the_client_repr_never_shows_the_redis_password() -> None:
     coordination = RedisCoordination(f"redis://user:{PASSWORD}@127.0.0.1:6379/0")
     phota = AsyncPhota(api_key="k", base_url="http://127.0.0.1:1/v1/phota",
