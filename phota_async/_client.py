@@ -179,6 +179,11 @@ class AsyncPhota:
         ``PollConfig(learned=...)``: a restarted batch then polls well from its first job."""
         return self._ctx.cadence.state()
 
+    def load_cadence_state(self, document: dict[str, Any]) -> None:
+        """Start from what an earlier run learned (a :meth:`cadence_state` document), for the
+        kinds of work this client has not seen yet; ``InvalidInputError`` if it is not one."""
+        self._ctx.cadence.load(document)
+
     def reset_credit_breaker(self) -> None:
         """Allow submits again after a 402 stopped them (top up the credit first)."""
         self._requester.reset_credit_breaker()

@@ -403,7 +403,7 @@ class Cadence:
     def __init__(self, config: PollConfig, rng: random.Random) -> None:
         self.config = config
         self._rng = rng
-        self._loaded = _learned(config.learned)
+        self._loaded = dict(_learned(config.learned))
         self._durations: dict[str, _Durations] = {}
         self._waiting: dict[str, weakref.WeakSet[Any]] = {}
         self._scouts: dict[str, weakref.WeakSet[Any]] = {}
@@ -507,17 +507,26 @@ class Cadence:
         return iter(list(self._waiting.get(endpoint, ())))
 
     def state(self) -> dict[str, Any]:
-        """What was learned, as a small JSON-able document (``PollConfig(learned=...)``)."""
-        durations = {}
-        for key, item in sorted(self._durations.items()):
+        """What was learned, as a small JSON-able document (``PollConfig(learned=...)``): this
+        client's estimates, and those it was given for kinds of work it has not seen (a run
+        that saw no generate job must not forget what an earlier run learned of them)."""
+        estimates = dict(self._loaded)
+        for key, item in self._durations.items():
             item.refit()
             if item.estimate is not None:
-                durations[key] = {
-                    "median": round(item.estimate.median, 3),
-                    "sigma": round(item.estimate.sigma, 4),
-                    "count": round(item.estimate.count),
-                }
+                estimates[key] = item.estimate
+        durations = {
+            key: {"median": round(e.median, 3), "sigma": round(e.sigma, 4), "count": round(e.count)}
+            for key, e in sorted(estimates.items())
+        }
         return {"version": _STATE_VERSION, "durations": durations}
+
+    def load(self, document: Mapping[str, Any]) -> None:
+        """Start from a document of :meth:`state` for every kind of work not yet seen here
+        (what this client observed itself wins over what an earlier run saved)."""
+        for key, estimate in _learned(document).items():
+            if key not in self._durations:
+                self._loaded[key] = estimate
 
     def _release(self, job: Hashable, work: Work) -> None:
         for registry in (self._waiting, self._scouts):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
@@ -169,17 +170,25 @@ class Batch:
     # --- The poll cadence's memory -------------------------------------------------------
 
     async def load_cadence_state(self) -> None:
-        """HOOK: where a run loads what the poll cadence learned in earlier runs (a small JSON
-        document under the journal's meta key ``poll_cadence``), so that it is warm from its
-        first job. Applying it to the client waits for the client's own load/save of that
-        state; until then the document is only read and kept."""
-        self._cadence_state = await self.journal.get_meta(CADENCE_META_KEY)
+        """Give the client what the poll cadence learned in earlier runs (a small JSON document
+        under the journal's meta key ``poll_cadence``), so a resumed run is warm from its first
+        job. A document that cannot be used only costs a cold start: it is logged, not raised."""
+        saved = await self.journal.get_meta(CADENCE_META_KEY)
+        if saved is None:
+            return
+        try:
+            self._phota.load_cadence_state(json.loads(saved))
+        except (ValueError, TypeError) as exc:  # InvalidInputError is a ValueError
+            log.warning("journal %s: the saved poll cadence is not usable (%s); starting cold",
+                        self.journal.name, exc)
 
     async def save_cadence_state(self) -> None:
-        """HOOK: where a run saves what the poll cadence learned (see
-        :meth:`load_cadence_state`). Nothing is written until the client can export it."""
-        if self._cadence_state is not None:
-            await self.journal.set_meta(CADENCE_META_KEY, self._cadence_state)
+        """Save what the poll cadence learned so far (see :meth:`load_cadence_state`); done as
+        items end, so that even a killed run leaves it behind, and when the batch closes."""
+        state = json.dumps(self._phota.cadence_state(), separators=(",", ":"))
+        if state != self._cadence_state:
+            self._cadence_state = state
+            await self.journal.set_meta(CADENCE_META_KEY, state)
 
     # --- Estimates and progress ----------------------------------------------------------
 
@@ -224,6 +233,8 @@ class Batch:
         driver = asyncio.create_task(self._drive(run, people, images, results))
         try:
             while (result := await results.get()) is not None:
+                if result.kind == "image" and not result.resumed:
+                    await self.save_cadence_state()
                 yield result
             await driver  # raises what ended the run early (a journal that failed, say)
         finally:

@@ -3,6 +3,7 @@ twice, the spending guard, the 402 breaker, photo problems per person, expired U
 
 from __future__ import annotations
 
+import json
 import shutil
 from contextlib import aclosing
 from pathlib import Path
@@ -17,7 +18,7 @@ from phota_async import (
     Style,
     estimate_cost,
 )
-from phota_async.batch import CADENCE_META_KEY, HeadshotPlan, ItemRecord, Stage
+from phota_async.batch import CADENCE_META_KEY, HeadshotPlan, ItemRecord, SqliteJournal, Stage
 from phota_async.emulator import PhotaEmulator, sample_photo
 from tests.batch.conftest import (
     SCALE,
@@ -249,14 +250,39 @@ async def test_any_journal_store_will_do(
     assert journal.meta["batch_id"] == "test" and journal.closed
 
 
-async def test_the_cadence_state_is_kept_in_the_journal(
-    client: AsyncPhota, tmp_path: Path
+async def test_a_resumed_run_starts_warm_from_the_cadence_saved_in_the_journal(
+    client: AsyncPhota, emu: PhotaEmulator, tmp_path: Path
+) -> None:
+    await run_batch(client, tmp_path, headshots(people=1))
+    learned = client.cadence_state()
+    assert learned["durations"], "the run taught the client its job durations"
+    saved = json.loads(str((await new_journal_meta(tmp_path))[CADENCE_META_KEY]))
+    assert saved == learned
+    async with make_client(emu, poll=_poll()) as fresh:  # a new process, say
+        assert fresh.cadence_state()["durations"] == {}
+        async with new_batch(fresh, tmp_path):
+            pass
+        assert fresh.cadence_state() == learned
+
+
+async def test_an_unusable_saved_cadence_only_costs_a_cold_start(
+    client: AsyncPhota, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     journal = MemoryJournal()
     journal.meta[CADENCE_META_KEY] = '{"generate": [50.0]}'
-    async with new_batch(client, tmp_path, journal=journal) as batch:
-        await batch.load_cadence_state()
-    assert journal.meta[CADENCE_META_KEY] == '{"generate": [50.0]}'
+    async with new_batch(client, tmp_path, journal=journal):
+        pass
+    assert "starting cold" in caplog.text
+    assert json.loads(journal.meta[CADENCE_META_KEY]) == client.cadence_state()
+
+
+async def new_journal_meta(out: Path) -> dict[str, str | None]:
+    journal = SqliteJournal(out / "phota-journal.sqlite")
+    await journal.open()
+    try:
+        return {CADENCE_META_KEY: await journal.get_meta(CADENCE_META_KEY)}
+    finally:
+        await journal.aclose()
 
 
 async def finished_jobs(out: Path) -> list[str]:
