@@ -21,8 +21,8 @@ from ._http.requester import Requester
 from ._http.retry import RetryPolicy
 from ._http.transport import Transport
 from ._jobs.cadence import PollConfig
+from ._jobs.context import ClientContext
 from ._jobs.downloads import DownloadSettings
-from ._jobs.handles import JobContext
 from ._jobs.scheduler import PollScheduler
 from ._photos.uploaders import EmulatorBucketUploader, Uploader
 from ._wire.validation import is_loopback
@@ -114,7 +114,7 @@ class AsyncPhota:
             timeout=timeout, hook=on_event, rng=random.Random(seed),
         )
         poll = poll or PollConfig(time_scale=_time_scale_from_env(self._transport.base_url))
-        self._ctx = JobContext(
+        self._ctx = ClientContext(
             requester=self._requester,
             scheduler=PollScheduler(
                 workers=max_concurrency, max_per_second=poll.max_polls_per_second,

@@ -12,13 +12,9 @@ import base64
 import contextlib
 import json
 import logging
-import random
 import time
-import weakref
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncIterator, Generator
 from typing import Any, ClassVar, Generic, TypeVar
-
-from attrs import define, field
 
 from .. import _clock as clock
 from .. import _constants as C
@@ -33,7 +29,6 @@ from .._exceptions import (
     PhotaError,
     TrainingFailedError,
 )
-from .._http.requester import Requester
 from .._http.retry import Idempotency
 from .._http.transport import Response
 from .._redaction import redact
@@ -41,58 +36,21 @@ from .._wire import validation as check
 from .._wire.converter import parse_retry_after, structure
 from .._wire.enums import JobState, ProfileStatus
 from .._wire.models import ImageResponse, JobSnapshot, Profile
-from .cadence import Cadence, PollConfig, Work
-from .downloads import DownloadSettings
+from .cadence import Work
+from .context import ClientContext
 from .results import ImageResult
-from .scheduler import PollScheduler
 
-__all__ = ["Job", "JobContext", "TrainingJob", "decode_token"]
+__all__ = ["Job", "TrainingJob", "decode_token"]
 
 log = logging.getLogger("phota_async")
 R = TypeVar("R")
 S = TypeVar("S")
-J = TypeVar("J", bound="_RemoteJob[Any, Any]")
 
 _TOKEN_PREFIX = "phj1."
 _RETRYABLE_POLL_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 # What a status answer that cannot be read raises while it is parsed and interpreted (bad
 # base64, a count of 1e999, JSON nested 100k deep, a wrong shape...).
 _MALFORMED = (ValueError, ArithmeticError, RecursionError, TypeError, LookupError, AttributeError)
-
-
-@define
-class JobContext:
-    """What the jobs of one client share: the requester, the scheduler, the cadence."""
-
-    requester: Requester
-    scheduler: PollScheduler
-    poll: PollConfig
-    downloads: DownloadSettings
-    rng: random.Random = field(factory=random.Random)
-    cadence: Cadence = field()
-    registry: weakref.WeakValueDictionary[tuple[str, str], _RemoteJob[Any, Any]] = field(
-        factory=weakref.WeakValueDictionary
-    )
-
-    @cadence.default
-    def _cadence(self) -> Cadence:
-        return Cadence(self.poll, self.rng)
-
-    def replan(self, endpoint: str) -> None:
-        """What is known of ``endpoint``'s durations changed: move its waiting jobs' polls."""
-        for job in self.cadence.waiting(endpoint):
-            if job.wants_polling():
-                self.scheduler.reschedule(job, job._planned_delay())
-
-    def handle(self, cls: type[J], job_id: str, make: Callable[[], J]) -> J:
-        """The handle this client already holds for ``job_id``, else ``make()``'s, remembered
-        so that a webhook, a second attach or a resent submit finds the same one."""
-        existing = self.registry.get((cls.kind, job_id))
-        if isinstance(existing, cls):
-            return existing
-        job = make()
-        self.registry[(cls.kind, job_id)] = job
-        return job
 
 
 class _RemoteJob(Generic[R, S]):
@@ -106,7 +64,9 @@ class _RemoteJob(Generic[R, S]):
         "polls", "resolved_at", "submitted_at",
     )
 
-    def __init__(self, ctx: JobContext, job_id: str | None, *, submitted_at: float | None) -> None:
+    def __init__(
+        self, ctx: ClientContext, job_id: str | None, *, submitted_at: float | None
+    ) -> None:
         self.id = job_id
         self._ctx = ctx
         # Wall time, for tokens (it must survive a restart); every timer uses the loop's clock.
@@ -146,6 +106,10 @@ class _RemoteJob(Generic[R, S]):
         """The last status object read from the server, if any."""
         return self._last
 
+    def exception(self) -> BaseException | None:
+        """The error of a failed job, None otherwise (as ``asyncio.Future.exception``)."""
+        return self._error
+
     def done(self) -> bool:
         """True once the job has succeeded or failed (as far as this handle has seen)."""
         return self._finished
@@ -158,7 +122,7 @@ class _RemoteJob(Generic[R, S]):
         running remotely and this handle usable (await it again later)."""
         if self._finished:
             return self._settled()
-        future = self._join()
+        future = self.add_waiter()
         try:
             async with asyncio.timeout(timeout) as scope:
                 return await asyncio.shield(future)
@@ -170,7 +134,7 @@ class _RemoteJob(Generic[R, S]):
                 ) from None
             raise
         finally:
-            self._leave()
+            self.remove_waiter()
 
     async def refresh(self) -> S:
         """Read the job's status now (one request), update this handle and return it."""
@@ -186,7 +150,7 @@ class _RemoteJob(Generic[R, S]):
             return
         queue: asyncio.Queue[S | BaseException | None] = asyncio.Queue()
         self._listeners.append(queue)
-        self._join()
+        self.add_waiter()
         try:
             if self._last is not None:
                 yield self._last
@@ -196,7 +160,7 @@ class _RemoteJob(Generic[R, S]):
                 yield item
         finally:
             self._listeners.remove(queue)
-            self._leave()
+            self.remove_waiter()
 
     def cancel(self) -> bool:
         """Stop waiting locally: current waiters get ``CancelledError`` and polling stops.
@@ -211,7 +175,10 @@ class _RemoteJob(Generic[R, S]):
 
     # --- Waiters and polling -------------------------------------------------------------
 
-    def _join(self) -> asyncio.Future[R]:
+    # The waiter protocol of ``await``, ``updates()``, ``as_completed`` and the batch runner:
+    # while a job has waiters the scheduler polls it; the future wakes them all at once.
+    def add_waiter(self) -> asyncio.Future[R]:
+        """Count one more waiter and return the future that wakes it (internal to the SDK)."""
         if self._future is None or self._future.done():
             self._future = asyncio.get_running_loop().create_future()
         if self._born is None:
@@ -220,7 +187,8 @@ class _RemoteJob(Generic[R, S]):
         self._ctx.scheduler.schedule(self, self._planned_delay())
         return self._future
 
-    def _leave(self) -> None:
+    def remove_waiter(self) -> None:
+        """A waiter of :meth:`add_waiter` is gone (internal to the SDK)."""
         self._waiters -= 1
 
     def _wake(self, error: BaseException) -> None:
@@ -412,7 +380,7 @@ class _RemoteJob(Generic[R, S]):
         if self.id is None:
             raise PhotaError("a synchronous result has no remote job to re-attach")
         payload = {"k": self.kind, "id": self.id, "t": round(self.submitted_at, 3),
-                   "u": self._ctx.requester.transport.base_url, **self._token_fields()}
+                   "u": self._ctx.transport.base_url, **self._token_fields()}
         raw = json.dumps(payload, separators=(",", ":")).encode()
         return _TOKEN_PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -426,7 +394,7 @@ class Job(_RemoteJob[ImageResult, JobSnapshot]):
 
     def __init__(
         self,
-        ctx: JobContext,
+        ctx: ClientContext,
         job_id: str | None,
         *,
         endpoint: str = "job",
@@ -453,7 +421,8 @@ class Job(_RemoteJob[ImageResult, JobSnapshot]):
 
     @classmethod
     def completed(
-        cls, ctx: JobContext, result: ImageResult, *, endpoint: str, client_request_id: str | None
+        cls, ctx: ClientContext, result: ImageResult, *, endpoint: str,
+        client_request_id: str | None,
     ) -> Job:
         """A handle for a synchronous call that has already finished (it has no id)."""
         job = cls(ctx, None, endpoint=endpoint, client_request_id=client_request_id)
@@ -510,7 +479,7 @@ class Job(_RemoteJob[ImageResult, JobSnapshot]):
             )
         result = ImageResult.from_response(
             snapshot.result or ImageResponse(), job_id=self.id,
-            transport=self._ctx.requester.transport, downloads=self._ctx.downloads,
+            transport=self._ctx.transport, downloads=self._ctx.downloads,
         )
         return result, None
 
@@ -555,7 +524,7 @@ class TrainingJob(_RemoteJob[Profile, Profile]):
     def _interpret(self, snapshot: Profile) -> tuple[Profile | None, BaseException | None] | None:
         if snapshot.status == ProfileStatus.READY:
             return snapshot, None
-        if snapshot.status in (ProfileStatus.ERROR, ProfileStatus.INACTIVE):
+        if isinstance(snapshot.status, ProfileStatus) and snapshot.status.is_final:
             return None, TrainingFailedError(
                 self.profile_id, status=str(snapshot.status), message=snapshot.message
             )

@@ -37,7 +37,7 @@ async def as_completed(
         if job.done():
             finished.put_nowait((job, None))
             continue
-        job._join().add_done_callback(functools.partial(_put, finished, job))
+        job.add_waiter().add_done_callback(functools.partial(_put, finished, job))
         joined.append(job)
     end = None if timeout is None else asyncio.get_running_loop().time() + timeout
     try:
@@ -48,7 +48,7 @@ async def as_completed(
             yield job
     finally:
         for job in joined:
-            job._leave()
+            job.remove_waiter()
 
 
 _Woken = tuple[_RemoteJob[Any, Any], BaseException | None]
@@ -89,6 +89,7 @@ async def gather(
     exception in place instead of raising the first failure (the others keep going either way)."""
     jobs = list(jobs)
     async for job in as_completed(jobs):
-        if job._error is not None and not return_exceptions:
-            raise job._error
-    return [job._error if job._error is not None else job._settled() for job in jobs]
+        error = job.exception()
+        if error is not None and not return_exceptions:
+            raise error
+    return [job.exception() or await job.result() for job in jobs]

@@ -149,7 +149,7 @@ def _on_record(run: Run, record: ItemRecord) -> ImageResult:
     ctx = run.phota._ctx  # the batch is part of the SDK: it shares the client's downloads
     return ImageResult(images=[], download_urls=list(record.urls),
                        known_subjects=KnownSubjects(), job_id=record.job_id,
-                       transport=ctx.requester.transport, downloads=ctx.downloads)
+                       transport=ctx.transport, downloads=ctx.downloads)
 
 
 async def _save(run: Run, item: ImageItem, record: ItemRecord, result: ImageResult) -> None:

@@ -186,10 +186,10 @@ def when_done(job: Job | TrainingJob, callback: Callable[[], None]) -> None:
     if job.done():
         asyncio.get_running_loop().call_soon(callback)
         return
-    future = job._join()
+    future = job.add_waiter()
 
     def ended(_: object) -> None:
-        job._leave()
+        job.remove_waiter()
         callback()
 
     future.add_done_callback(ended)

@@ -20,7 +20,8 @@ from .._concurrency import map_concurrently
 from .._exceptions import APIError, InvalidInputError
 from .._http.retry import Idempotency
 from .._http.transport import Response, encode_json
-from .._jobs.handles import Job, JobContext
+from .._jobs.context import ClientContext
+from .._jobs.handles import Job
 from .._jobs.results import ImageResult
 from .._photos.inputs import ImageInput, encode_image, image_list
 from .._wire import validation as check
@@ -51,7 +52,7 @@ def _new_request_id() -> str:
 class Studio:
     """The four image endpoints. Reach them as ``phota.generate(...)`` and so on."""
 
-    def __init__(self, ctx: JobContext) -> None:
+    def __init__(self, ctx: ClientContext) -> None:
         self._ctx = ctx
 
     async def generate(
@@ -232,7 +233,7 @@ class Studio:
     async def _finished(self, endpoint: str, response: Response, crid: str | None) -> Job:
         wire = structure(await response.json_off_loop(), ImageResponse)
         make = functools.partial(
-            ImageResult.from_response, wire, transport=self._ctx.requester.transport,
+            ImageResult.from_response, wire, transport=self._ctx.transport,
             downloads=self._ctx.downloads,
         )
         # Inline images are megabytes of base64: decode them off the loop.

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .._http.retry import Idempotency
-from .._jobs.handles import Job, JobContext, TrainingJob, decode_token
+from .._jobs.context import ClientContext
+from .._jobs.handles import Job, TrainingJob, decode_token
 from .._wire import validation as check
 from .._wire.converter import structure
 from .._wire.models import JobSnapshot
@@ -14,7 +15,7 @@ __all__ = ["Jobs"]
 class Jobs:
     """Handles for jobs that were submitted earlier, here or in another process."""
 
-    def __init__(self, ctx: JobContext) -> None:
+    def __init__(self, ctx: ClientContext) -> None:
         self._ctx = ctx
 
     async def get(self, job_id: str) -> JobSnapshot:
@@ -32,7 +33,7 @@ class Jobs:
 
     def from_token(self, token: str) -> Job | TrainingJob:
         """Re-attach the handle that :meth:`Job.to_token` described, e.g. after a restart."""
-        fields = decode_token(token, base_url=self._ctx.requester.transport.base_url)
+        fields = decode_token(token, base_url=self._ctx.transport.base_url)
         job_id: str = fields["id"]
         submitted = float(fields.get("t") or 0) or None
         if fields["k"] == "training":

@@ -11,7 +11,8 @@ from typing import Any
 from .. import _constants as C
 from .._exceptions import APIError, InvalidInputError, NotFoundError
 from .._http.retry import Idempotency
-from .._jobs.handles import JobContext, TrainingJob
+from .._jobs.context import ClientContext
+from .._jobs.handles import TrainingJob
 from .._photos.checks import check_photos, prepare_photos
 from .._photos.inputs import ImageInput, image_list
 from .._photos.report import PhotoPolicy, PhotoReport, raise_for_report
@@ -37,7 +38,7 @@ _HOW_TO_CHECK_ADD = (
 class Profiles:
     """``phota.profiles``: create (train), list, status, picture, delete, re-attach."""
 
-    def __init__(self, ctx: JobContext, uploader: Callable[[], Uploader | None]) -> None:
+    def __init__(self, ctx: ClientContext, uploader: Callable[[], Uploader | None]) -> None:
         self._ctx = ctx
         self._default_uploader = uploader
         # Reconciling by tag needs to know which new profile is whose: creates with one tag

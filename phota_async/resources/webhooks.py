@@ -19,11 +19,14 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
+from multidict import CIMultiDict
+
 from .. import _constants as C
 from .._coord.base import Member
 from .._exceptions import WebhookVerificationError
 from .._http.retry import Idempotency
-from .._jobs.handles import Job, JobContext
+from .._jobs.context import ClientContext
+from .._jobs.handles import Job
 from .._wire.converter import parse_webhook_secret, structure
 from .._wire.models import JobSnapshot
 
@@ -33,14 +36,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("phota_async")
 
 __all__ = ["Webhooks", "signature_matches"]
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    lowered = name.lower()
-    for key, value in headers.items():
-        if key.lower() == lowered:
-            return value
-    return None
 
 
 def _decode_signature(value: str) -> bytes | None:
@@ -69,7 +64,7 @@ def signature_matches(secret: str, body: bytes, signature: str) -> bool:
 class Webhooks:
     """``phota.webhooks``: the account secret, verification, and the callback handler."""
 
-    def __init__(self, ctx: JobContext, coordination: Member) -> None:
+    def __init__(self, ctx: ClientContext, coordination: Member) -> None:
         self._ctx = ctx
         self._secret: str | None = None
         self._lock = asyncio.Lock()
@@ -94,7 +89,7 @@ class Webhooks:
         """
         if not isinstance(body, bytes | bytearray):
             raise WebhookVerificationError("verify the raw request body (bytes), not parsed JSON")
-        signature = _header(headers, C.SIGNATURE_HEADER)
+        signature = CIMultiDict(headers).get(C.SIGNATURE_HEADER)  # any case, as HTTP allows
         if not signature:
             raise WebhookVerificationError(f"the {C.SIGNATURE_HEADER} header is missing")
         if not signature_matches(await self.secret(), bytes(body), signature):
@@ -110,8 +105,8 @@ class Webhooks:
         id is also announced through the coordination, to the process that awaits it."""
         snapshot = await self.verify(body, headers)
         await self._coord.announce_due(snapshot.job_id)
-        job = self._ctx.registry.get(("image", snapshot.job_id))
-        if not isinstance(job, Job):
+        job = self._ctx.held(Job, snapshot.job_id)
+        if job is None:
             return None
         if job.done():
             return job  # a replayed or duplicated callback: nothing to do twice
@@ -123,8 +118,8 @@ class Webhooks:
 
     def _held(self, job_id: str) -> Job | None:
         """This client's unfinished handle for ``job_id``, if it holds one."""
-        job = self._ctx.registry.get(("image", job_id))
-        if not isinstance(job, Job) or job.done():
+        job = self._ctx.held(Job, job_id)
+        if job is None or job.done():
             return None  # not ours, or a replayed or duplicated callback: nothing to do twice
         return job
 

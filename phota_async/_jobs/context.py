@@ -1,0 +1,69 @@
+"""The state one client shares with its resources and job handles."""
+
+from __future__ import annotations
+
+import random
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from attrs import define, field
+
+from .._http.requester import Requester
+from .._http.transport import Transport
+from .cadence import Cadence, PollConfig
+from .downloads import DownloadSettings
+from .scheduler import PollScheduler
+
+if TYPE_CHECKING:
+    from .handles import _RemoteJob
+
+__all__ = ["ClientContext"]
+
+J = TypeVar("J", bound="_RemoteJob[Any, Any]")
+
+
+@define
+class ClientContext:
+    """The state one client shares with its resources and jobs: the requester, the poll
+    scheduler and cadence, download settings, and the job handles it holds."""
+
+    requester: Requester
+    scheduler: PollScheduler
+    poll: PollConfig
+    downloads: DownloadSettings
+    rng: random.Random = field(factory=random.Random)
+    cadence: Cadence = field()
+    registry: weakref.WeakValueDictionary[tuple[str, str], _RemoteJob[Any, Any]] = field(
+        factory=weakref.WeakValueDictionary
+    )
+
+    @cadence.default
+    def _cadence(self) -> Cadence:
+        return Cadence(self.poll, self.rng)
+
+    def replan(self, endpoint: str) -> None:
+        """What is known of ``endpoint``'s durations changed: move its waiting jobs' polls."""
+        for job in self.cadence.waiting(endpoint):
+            if job.wants_polling():
+                self.scheduler.reschedule(job, job._planned_delay())
+
+    @property
+    def transport(self) -> Transport:
+        """The one place HTTP to the API happens (downloads use it too, without the key)."""
+        return self.requester.transport
+
+    def held(self, cls: type[J], job_id: str) -> J | None:
+        """The handle of kind ``cls`` this client holds for ``job_id``, if any."""
+        existing = self.registry.get((cls.kind, job_id))
+        return existing if isinstance(existing, cls) else None
+
+    def handle(self, cls: type[J], job_id: str, make: Callable[[], J]) -> J:
+        """The handle this client already holds for ``job_id``, else ``make()``'s, remembered
+        so that a webhook, a second attach or a resent submit finds the same one."""
+        existing = self.held(cls, job_id)
+        if existing is not None:
+            return existing
+        job = make()
+        self.registry[(cls.kind, job_id)] = job
+        return job
