@@ -694,81 +694,83 @@ async def test_a_storm_of_500_submits_under_a_rate_limit(budget: bool) -> None:
 
 # --- One deadline per call --------------------------------------------------------------------
 
-DEADLINE = 0.3
-# Room for a loaded 2-core CI machine; the faults these tests catch overrun by 0.25 s or more.
-SLACK = 0.15
-# Three resends with real (unscaled) jitter: left alone, they would take far longer than 0.3 s.
-THREE_RETRIES = RetryPolicy(max_attempts=4, backoff_initial=0.05, backoff_max=0.2)
+# These run on looptime's fast-forwarding loop clock, which the SDK and the emulator both read:
+# every latency, wait and deadline below is exact, however loaded the machine is.
+DEADLINE = 3.0
+# Three resends with jitter: left alone, they would take far longer than the deadline.
+THREE_RETRIES = RetryPolicy(max_attempts=4, backoff_initial=0.5, backoff_max=2.0)
 SERVERS: dict[str, dict[str, Any]] = {
-    "503_retry_after_1s": {"status": 503, "retry_after": "1"},  # a wait that cannot fit
-    "slow_503": {"status": 503, "latency": 0.12},  # unbounded: 4 x 0.12 s plus the waits
-    "hang": {"latency": 0.6},
+    "503_retry_after_10s": {"status": 503, "retry_after": "10"},  # a wait that cannot fit
+    "slow_503": {"status": 503, "latency": 1.2},  # unbounded: 4 x 1.2 s plus the waits
+    "hang": {"latency": 6.0},
 }
 
 
+@pytest.mark.looptime
 @pytest.mark.parametrize("kind", ["async", "get_job"])
 @pytest.mark.parametrize("server", list(SERVERS))
-async def test_one_deadline_bounds_all_attempts_and_waits(
-    emu: PhotaEmulator, kind: str, server: str
-) -> None:
-    target = await prepare(emu, kind)
-    emu.inject(target.path, method=target.method, **SERVERS[server])
-    async with make_client(emu, retry=THREE_RETRIES, timeout=DEADLINE) as phota:
-        started = time.monotonic()
-        with pytest.raises((ServerError, APITimeoutError)) as caught:
-            await call(phota, target)
-        elapsed = time.monotonic() - started
-    attempts = len(emu.api_requests(target.path, target.method))
-    assert elapsed <= DEADLINE + SLACK
-    if server == "503_retry_after_1s":  # gives up at once rather than sleep past the deadline
-        assert type(caught.value) is ServerError and attempts == 1 and elapsed < 0.1
+async def test_one_deadline_bounds_all_attempts_and_waits(kind: str, server: str) -> None:
+    loop = asyncio.get_running_loop()
+    async with PhotaEmulator(time_scale=TIME_SCALE, training_seconds=60) as emu:
+        target = await prepare(emu, kind)
+        emu.inject(target.path, method=target.method, **SERVERS[server])
+        async with make_client(emu, retry=THREE_RETRIES, timeout=DEADLINE) as phota:
+            started = loop.time()
+            with pytest.raises((ServerError, APITimeoutError)) as caught:
+                await call(phota, target)
+            elapsed = loop.time() - started
+        attempts = len(emu.api_requests(target.path, target.method))
+    assert elapsed <= DEADLINE + 1e-3
+    if server == "503_retry_after_10s":  # gives up at once rather than sleep past the deadline
+        assert type(caught.value) is ServerError and attempts == 1 and elapsed < 0.01
     elif server == "slow_503":  # it did resend, and still kept to the deadline
         assert attempts >= 2
     else:
         assert type(caught.value) is APITimeoutError and attempts == 1
-        assert elapsed >= DEADLINE - 0.02
+        assert elapsed == pytest.approx(DEADLINE, abs=1e-3)
 
 
+@pytest.mark.looptime
 @pytest.mark.parametrize("held_by", ["a_slow_request", "the_rate_budget"])
-async def test_the_deadline_includes_waiting_for_the_limiter(
-    emu: PhotaEmulator, held_by: str
-) -> None:
-    if held_by == "a_slow_request":  # one slot, held 0.6 s by a request with no deadline
-        emu.inject("/generate", method="POST", latency=0.6, times=1)
-        options: dict[str, Any] = {"max_concurrency": 1}
-    else:  # 2 requests per second: the third call waits 1 s for its turn
-        options = {"rate_limit": 2}
-    async with make_client(emu, **options) as phota:
-        ahead = [asyncio.create_task(phota.generate("ahead")) for _ in range(2)]
-        await asyncio.sleep(0.02)
-        started = time.monotonic()
-        with pytest.raises(APITimeoutError) as caught:
-            await phota.generate("bounded", timeout=DEADLINE)
-        elapsed = time.monotonic() - started
-        await asyncio.gather(*ahead)
-    assert DEADLINE - 0.02 <= elapsed <= DEADLINE + SLACK
+async def test_the_deadline_includes_waiting_for_the_limiter(held_by: str) -> None:
+    loop = asyncio.get_running_loop()
+    async with PhotaEmulator(time_scale=TIME_SCALE) as emu:
+        if held_by == "a_slow_request":  # one slot, held 6 s by a request with no deadline
+            emu.inject("/generate", method="POST", latency=6.0, times=1)
+            options: dict[str, Any] = {"max_concurrency": 1}
+        else:  # one request per 4 s: the third call waits 8 s for its turn
+            options = {"rate_limit": 0.25}
+        async with make_client(emu, **options) as phota:
+            ahead = [asyncio.create_task(phota.generate("ahead")) for _ in range(2)]
+            await asyncio.sleep(0.1)
+            started = loop.time()
+            with pytest.raises(APITimeoutError) as caught:
+                await phota.generate("bounded", timeout=DEADLINE)
+            elapsed = loop.time() - started
+            await asyncio.gather(*ahead)
+        prompts = [r.json()["prompt"] for r in emu.api_requests("/generate", "POST")]
+        billed = len(charges(emu, 0))
+    assert elapsed == pytest.approx(DEADLINE, abs=1e-3)
     assert caught.value.request_sent is False  # it never left the queue
-    prompts = [r.json()["prompt"] for r in emu.api_requests("/generate", "POST")]
-    assert prompts == ["ahead", "ahead"]
-    assert len(charges(emu, 0)) == 2
+    assert prompts == ["ahead", "ahead"] and billed == 2
 
 
-
-
-async def test_calls_that_gave_up_on_the_rate_budget_do_not_hold_up_the_next(
-    emu: PhotaEmulator,
-) -> None:
-    async with make_client(emu, rate_limit=10) as phota:
+@pytest.mark.looptime
+async def test_calls_that_gave_up_on_the_rate_budget_do_not_hold_up_the_next() -> None:
+    loop = asyncio.get_running_loop()
+    async with PhotaEmulator(time_scale=TIME_SCALE) as emu, make_client(
+        emu, rate_limit=1
+    ) as phota:
         await phota.generate("first")
         impatient = await asyncio.gather(
-            *(phota.generate("impatient", timeout=0.05) for _ in range(10)),
+            *(phota.generate("impatient", timeout=0.5) for _ in range(10)),
             return_exceptions=True,
         )
         assert all(isinstance(outcome, APITimeoutError) for outcome in impatient)
-        started = time.monotonic()
+        started = loop.time()
         await phota.generate("next")
-        waited = time.monotonic() - started
-    assert waited <= 0.1 + SLACK  # one interval of the budget at most
+        waited = loop.time() - started
+    assert waited <= 1.0 + 1e-3  # one interval of the budget at most, not ten
 
 
 # --- Where the key may go ---------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
-import time
 from typing import Any
 
 import pytest
@@ -167,8 +167,6 @@ class Flaky:
         self.calls += 1
         self.time_left.append(time_left)
         if self.delay:
-            import asyncio
-
             await asyncio.sleep(self.delay)
         if self.errors:
             exc = self.errors.pop(0)
@@ -265,58 +263,71 @@ async def test_safe_and_keyed_resend_ambiguous_failures(kind: Idempotency, error
     assert attempt.calls == 2
 
 
+# The timing tests below run on looptime's fast-forwarding loop clock (the SDK's one clock), so
+# every wait is exact and takes no real time, whatever the machine's load.
+
+
+def now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+@pytest.mark.looptime
 async def test_retry_after_is_waited_but_capped() -> None:
-    policy = RetryPolicy(max_attempts=2, retry_after_cap=0.02)
+    policy = RetryPolicy(max_attempts=2, retry_after_cap=20.0)
     attempt = Flaky(status_error(429, retry_after=3600.0))
-    started = time.monotonic()
+    started = now()
     assert await run(attempt, policy=policy) == "ok"
-    elapsed = time.monotonic() - started
-    assert 0.015 <= elapsed < 1.0
+    assert now() - started == pytest.approx(20.0, abs=1e-6)  # the cap, not the hour asked
 
 
+@pytest.mark.looptime
 async def test_never_starts_a_wait_that_ends_past_the_deadline() -> None:
     policy = RetryPolicy(max_attempts=10, retry_after_cap=30.0)
     first = status_error(503, retry_after=5.0)
     attempt = Flaky(first)
-    started = time.monotonic()
+    started = now()
     with pytest.raises(ServerError) as info:
-        await run(attempt, policy=policy, timeout=0.2)
-    assert time.monotonic() - started < 0.15  # it gave up at once instead of sleeping
+        await run(attempt, policy=policy, timeout=2.0)
+    assert now() - started == pytest.approx(0.0, abs=1e-6)  # it gave up at once, no sleep
     assert attempt.calls == 1
     assert info.value is first
 
 
+@pytest.mark.looptime
 async def test_waits_that_fit_the_deadline_are_made() -> None:
     policy = RetryPolicy(max_attempts=10, retry_after_cap=30.0)
-    attempt = Flaky(status_error(503, retry_after=0.01), status_error(503, retry_after=0.01))
+    attempt = Flaky(status_error(503, retry_after=0.5), status_error(503, retry_after=0.5))
+    started = now()
     assert await run(attempt, policy=policy, timeout=2.0) == "ok"
     assert attempt.calls == 3
+    assert now() - started == pytest.approx(1.0, abs=1e-6)
 
 
+@pytest.mark.looptime
 async def test_each_attempt_gets_the_time_left() -> None:
     policy = RetryPolicy(max_attempts=5, backoff_initial=0.001, backoff_max=0.001)
-    attempt = Flaky(dropped(), dropped(), dropped(), delay=0.02)
-    started = time.monotonic()
-    assert await run(attempt, policy=policy, timeout=1.0) == "ok"
-    total = time.monotonic() - started
-    lefts = attempt.time_left
-    assert len(lefts) == 4
-    assert all(left is not None for left in lefts)
-    values = [left for left in lefts if left is not None]
-    assert values[0] == pytest.approx(1.0, abs=0.05)
+    attempt = Flaky(dropped(), dropped(), dropped(), delay=0.2)
+    started = now()
+    assert await run(attempt, policy=policy, timeout=10.0) == "ok"
+    total = now() - started
+    values = [left for left in attempt.time_left if left is not None]
+    assert len(values) == len(attempt.time_left) == 4
+    assert values[0] == pytest.approx(10.0, abs=1e-6)
     assert values == sorted(values, reverse=True)
-    assert values[0] - values[-1] >= 0.06  # three 20 ms attempts went by
-    assert values[-1] >= 1.0 - total - 0.01
+    assert values[0] - values[-1] >= 0.6  # three 200 ms attempts went by
+    assert values[-1] == pytest.approx(10.0 - (total - 0.2), abs=1e-6)
 
 
+@pytest.mark.looptime
 async def test_a_deadline_that_runs_out_while_attempting_stops_the_loop() -> None:
     policy = RetryPolicy(max_attempts=100, backoff_initial=0.001, backoff_max=0.001)
-    attempt = Flaky(*(dropped() for _ in range(100)), delay=0.02)
-    started = time.monotonic()
+    attempt = Flaky(*(dropped() for _ in range(100)), delay=0.2)
+    started = now()
     with pytest.raises(APIConnectionError):
-        await run(attempt, policy=policy, timeout=0.1)
-    assert time.monotonic() - started < 0.5
-    assert attempt.calls < 10
+        await run(attempt, policy=policy, timeout=1.0)
+    # Five 200 ms attempts fit in the second (with 1 ms waits); none starts after it ends.
+    assert attempt.calls == 5 and all(left is not None and left > 0 for left in attempt.time_left)
+    assert now() - started < 1.0 + 0.2
 
 
 async def test_retry_events_reach_the_hook() -> None:
