@@ -16,8 +16,10 @@ from rich.console import Console
 
 from .. import _constants as C
 from .._client import AsyncPhota
+from .._jobs.cadence import PollConfig
 from .._photos.inputs import is_url
 from .._photos.s3 import S3Uploader
+from ..batch._plan import PHOTO_SUFFIXES
 
 __all__ = [
     "IMAGE",
@@ -29,14 +31,13 @@ __all__ = [
     "json_option",
     "make_client",
     "run_with_client",
+    "time_scale",
     "usage_error",
     "writable_dir",
 ]
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
-
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif")
 
 
 class CliError(Exception):
@@ -107,10 +108,24 @@ def s3_uploader_from_env() -> S3Uploader | None:
         raise usage_error(f"{C.S3_BUCKET_ENV} is set, but {exc}") from None
 
 
+def time_scale() -> float:
+    """``PHOTA_TIME_SCALE``: how many times faster than real time the server runs (an emulator
+    started with ``--time-scale``); 1 when unset. The client's waits shrink by as much."""
+    text = os.environ.get(C.TIME_SCALE_ENV) or "1"
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = 0.0
+    if not scale > 0 or scale == float("inf"):
+        raise usage_error(f"{C.TIME_SCALE_ENV}={text!r} is not a number greater than 0")
+    return scale
+
+
 def make_client(uploader: S3Uploader | None = None) -> AsyncPhota:
-    """The commands' client: key and base URL from the environment (the key is never printed).
-    Tests replace this function to reach an in-process emulator."""
-    return AsyncPhota(uploader=uploader)
+    """The commands' client: key and base URL from the environment (the key is never printed),
+    the poll cadence scaled by ``PHOTA_TIME_SCALE``. Tests replace this function to reach an
+    in-process emulator."""
+    return AsyncPhota(uploader=uploader, poll=PollConfig(time_scale=time_scale()))
 
 
 def run_with_client(work: Callable[[AsyncPhota], Awaitable[T]]) -> T:
@@ -172,7 +187,7 @@ def collect_photos(sources: Iterable[str]) -> list[str | Path]:
             found = photos_in(path)
             if not found:
                 raise usage_error(f"{source}: the folder holds no photos "
-                                  f"({', '.join(PHOTO_SUFFIXES)})")
+                                  f"({', '.join(sorted(PHOTO_SUFFIXES))})")
             photos.extend(found)
         elif path.is_file():
             photos.append(path)
