@@ -153,6 +153,7 @@ class _Run:
     journal: Path
     max_spend: float | None
     policy: PhotoPolicy | None
+    add_settle: float
     yes: bool
     output: Output
 
@@ -209,8 +210,8 @@ def headshots(people_dir: Path, out: Path, styles_file: Path | None, presets: tu
     folder = writable_dir(out)
     run = _Run(plan, skipped, folder,
                writable_file(journal or folder / C.BATCH_JOURNAL_NAME, "--journal"), max_spend,
-               PhotoPolicy(min_side=min_side) if min_side is not None else None, yes,
-               Output(as_json))
+               PhotoPolicy(min_side=min_side) if min_side is not None else None,
+               C.BATCH_ADD_SETTLE / time_scale(), yes, Output(as_json))
     for person in skipped:
         run.output.say(f"skipping {person.key}: {person.reason}")
     try:
@@ -254,7 +255,7 @@ async def _open_batch(phota: AsyncPhota, run: _Run, view: ProgressView) -> Batch
         await journal.open()
         batch = Batch(phota, batch_id=await _batch_id(journal), out=run.out, journal=journal,
                       max_spend=run.max_spend, photo_policy=run.policy, on_progress=view.update,
-                      add_settle=C.BATCH_ADD_SETTLE / time_scale())
+                      add_settle=run.add_settle)
         await batch.open()
     except JournalError as exc:
         await journal.aclose()
