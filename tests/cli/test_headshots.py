@@ -8,6 +8,7 @@ test_headshots_kill.py.)
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import shutil
 from pathlib import Path
@@ -15,8 +16,11 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from rich.console import Console
 
-from phota_async.batch import SqliteJournal
+from phota_async.batch import BatchProgress, ItemResult, SqliteJournal
+from phota_async.cli._batch_view import ProgressView
+from phota_async.cli._common import Output
 from phota_async.cli._headshots import read_styles
 from phota_async.emulator import PhotaEmulator, sample_photo
 
@@ -298,6 +302,22 @@ def test_bad_styles_file_stops_the_command(phota: Any, emulator: PhotaEmulator, 
     missing = phota("headshots", str(people), "--out", str(tmp_path), "--styles",
                     str(tmp_path / "nope.txt"))
     assert missing.code == 2 and "cannot read it" in missing.error_line
-    small = phota("headshots", str(people), "--out", str(tmp_path), "--min-side", "0")
-    assert small.code == 2 and "--min-side" in small.error_line
     assert len(emulator.requests) == before
+
+
+def test_on_a_terminal_the_progress_is_drawn_live() -> None:
+    """The live display needs a terminal, which the CLI runner is not: the view is driven here
+    by hand, with the snapshots and endings a batch gives it."""
+    output = Output()
+    output.err = Console(file=io.StringIO(), force_terminal=True, width=140)
+    view = ProgressView(output)
+    with view.showing():
+        view.update(BatchProgress(total=12, trainings=3, trainings_done=3, done=7, failed=1,
+                                  in_flight=2, spent=5.19, eta=75.0))
+        view.ended(ItemResult("ada/noir", "image", "failed", reason="JobFailedError: blocked",
+                              person="ada", style="noir"), None)
+    drawn = output.err.file.getvalue()  # type: ignore[attr-defined]
+    assert "people trained" in drawn and "3/3" in drawn
+    assert "images done" in drawn and "4/9" in drawn
+    assert "1 failed, 2 in flight, $5.19 spent, ETA 1m15s" in drawn
+    assert "ada/noir: failed: JobFailedError: blocked" in drawn
