@@ -13,7 +13,7 @@ from attrs import frozen
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn
 from rich.progress import Progress as Bar
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from ..batch import BatchProgress, ItemResult
@@ -173,14 +173,17 @@ def _person(name: str, items: Sequence[ItemResult]) -> PersonSummary:
 
 
 def summary_table(console: Console, people: Sequence[PersonSummary]) -> None:
-    """The summary as a table, then its total line."""
-    table = Table("person", "status", "profile", "images", "spent", "note",
+    """The summary as a table, each note on a line of its own (photo reports are long), then
+    the total line."""
+    table = Table("person", "status", Column("profile", no_wrap=True), "images", "spent",
                   title="headshots", title_justify="left")
     for person in people:
         table.add_row(person.name, Text(person.status, style=_STATUS_STYLES[person.status]),
-                      person.profile_id or "", str(len(person.images)),
-                      f"${person.spent:.2f}", person.note)
+                      person.profile_id or "", str(len(person.images)), f"${person.spent:.2f}")
     console.print(table)
+    for person in people:
+        if person.note:
+            console.print(f"{person.name}: {person.status}: {person.note}")
     ok = sum(person.status == "ok" for person in people)
     console.print(f"{ok} of {len(people)} people done, "
                   f"${sum(person.spent for person in people):.2f} spent")
