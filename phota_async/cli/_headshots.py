@@ -148,6 +148,7 @@ class _Run:
     """Everything one run of the command needs, checked."""
 
     plan: HeadshotPlan
+    whole: CostEstimate  # the plan's cost, by the price table
     skipped: list[ItemResult]
     out: Path
     journal: Path
@@ -208,7 +209,7 @@ def headshots(people_dir: Path, out: Path, styles_file: Path | None, presets: tu
         raise usage_error(f"--max-spend ${max_spend:.2f} is below the estimate of "
                           f"${whole.total:.2f}: raise it, or drop people or styles")
     folder = writable_dir(out)
-    run = _Run(plan, skipped, folder,
+    run = _Run(plan, whole, skipped, folder,
                writable_file(journal or folder / C.BATCH_JOURNAL_NAME, "--journal"), max_spend,
                PhotoPolicy(min_side=min_side) if min_side is not None else None,
                C.BATCH_ADD_SETTLE / time_scale(), yes, Output(as_json))
@@ -226,7 +227,7 @@ async def _headshots(phota: AsyncPhota, run: _Run) -> int:
     batch = await _open_batch(phota, run, view)
     try:
         left = await batch.estimate(run.plan)
-        run.output.say(_estimate_line(run.plan, left))
+        run.output.say(_estimate_line(run, left))
         if not run.yes and left.cents > 0:
             confirm(f"Spend up to ${left.total:.2f}?")
         results = list(run.skipped)
@@ -239,7 +240,7 @@ async def _headshots(phota: AsyncPhota, run: _Run) -> int:
     people = summarize([p.name for p in run.plan.people] + [s.key for s in run.skipped],
                        results)
     run.output.data(
-        {"estimate": _estimate_data(run.plan, left), "journal": str(run.journal),
+        {"estimate": _estimate_data(run.whole, left), "journal": str(run.journal),
          "spent": round(sum(p.spent for p in people), 2),
          "people": [p.to_dict() for p in people]},
         lambda console: summary_table(console, people),
@@ -279,19 +280,18 @@ async def _batch_id(journal: SqliteJournal) -> str:
     return stored
 
 
-def _estimate_line(plan: HeadshotPlan, left: CostEstimate) -> str:
-    whole = estimate_cost(plan)
+def _estimate_line(run: _Run, left: CostEstimate) -> str:
+    plan = run.plan
     line = (f"{len(plan.people)} people x {len(plan.styles)} styles x "
-            f"{plan.num_output_images} image(s): estimate {whole}")
+            f"{plan.num_output_images} image(s): estimate {run.whole}")
     if not left.cents:
         line += "; nothing left to pay (the journal has every item)"
-    elif left.cents != whole.cents:
+    elif left.cents != run.whole.cents:
         line += f"; left to pay ${left.total:.2f} (the journal has the rest)"
     return line
 
 
-def _estimate_data(plan: HeadshotPlan, left: CostEstimate) -> dict[str, object]:
-    whole = estimate_cost(plan)
+def _estimate_data(whole: CostEstimate, left: CostEstimate) -> dict[str, object]:
     return {"total": whole.total, "left": left.total, "estimated_prices": whole.estimated,
             "lines": [{"what": line.what, "count": line.count, "unit": line.unit_cents / 100}
                       for line in whole.lines]}
