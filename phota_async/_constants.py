@@ -139,8 +139,6 @@ S3_BUCKET_ENV: Final = "PHOTA_S3_BUCKET"
 S3_PREFIX_ENV: Final = "PHOTA_S3_PREFIX"
 S3_ENDPOINT_ENV: Final = "PHOTA_S3_ENDPOINT_URL"
 S3_REGION_ENV: Final = "PHOTA_S3_REGION"
-# The commands' clients poll this many times faster (a server in scaled time: an emulator).
-TIME_SCALE_ENV: Final = "PHOTA_TIME_SCALE"
 # phota headshots (and the demo): styles when none is chosen, images per person and style.
 HEADSHOT_DEFAULT_PRESETS: Final = ("studio", "outdoor", "office")
 HEADSHOT_IMAGES_PER_STYLE: Final = 2

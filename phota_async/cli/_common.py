@@ -16,7 +16,6 @@ from rich.console import Console
 
 from .. import _constants as C
 from .._client import AsyncPhota
-from .._jobs.cadence import PollConfig
 from .._photos.inputs import is_url
 from .._photos.s3 import S3Uploader
 from ..batch._plan import PHOTO_SUFFIXES
@@ -31,7 +30,6 @@ __all__ = [
     "json_option",
     "make_client",
     "run_with_client",
-    "time_scale",
     "usage_error",
     "writable_dir",
 ]
@@ -108,24 +106,11 @@ def s3_uploader_from_env() -> S3Uploader | None:
         raise usage_error(f"{C.S3_BUCKET_ENV} is set, but {exc}") from None
 
 
-def time_scale() -> float:
-    """``PHOTA_TIME_SCALE``: how many times faster than real time the server runs (an emulator
-    started with ``--time-scale``); 1 when unset. The client's waits shrink by as much."""
-    text = os.environ.get(C.TIME_SCALE_ENV) or "1"
-    try:
-        scale = float(text)
-    except ValueError:
-        scale = 0.0
-    if not scale > 0 or scale == float("inf"):
-        raise usage_error(f"{C.TIME_SCALE_ENV}={text!r} is not a number greater than 0")
-    return scale
-
-
 def make_client(uploader: S3Uploader | None = None) -> AsyncPhota:
-    """The commands' client: key and base URL from the environment (the key is never printed),
-    the poll cadence scaled by ``PHOTA_TIME_SCALE``. Tests replace this function to reach an
+    """The commands' client: key and base URL from the environment (the key is never printed;
+    ``PHOTA_TIME_SCALE`` is read by the client). Tests replace this function to reach an
     in-process emulator."""
-    return AsyncPhota(uploader=uploader, poll=PollConfig(time_scale=time_scale()))
+    return AsyncPhota(uploader=uploader)
 
 
 def run_with_client(work: Callable[[AsyncPhota], Awaitable[T]]) -> T:

@@ -23,6 +23,7 @@ from phota_async.cli._batch_view import ProgressView
 from phota_async.cli._common import Output
 from phota_async.cli._headshots import read_styles
 from phota_async.emulator import PhotaEmulator, sample_photo
+from tests.cli.conftest import API_KEY, run_phota
 
 # Three people of five small photos each, on the fast tier ($1.49 a training); 96 px photos
 # pass the pre-flight once --min-side is lowered. 3 x $1.49 + 9 x 2 images x $0.12 = $6.63.
@@ -241,12 +242,15 @@ async def _journal_of_batch(path: Path, batch_id: str) -> None:
     await journal.aclose()
 
 
-def test_a_bad_time_scale_is_a_usage_error(phota: Any, small_people: Path,
+def test_a_bad_time_scale_is_a_usage_error(emulator: PhotaEmulator, small_people: Path,
                                            tmp_path: Path) -> None:
-    run = headshots(phota, small_people, tmp_path / "out", "--yes",
-                    env={"PHOTA_TIME_SCALE": "fast"})
+    """The command's own client (not the tests' one), which reads PHOTA_TIME_SCALE."""
+    run = run_phota("headshots", str(small_people), "--out", str(tmp_path / "out"), *FAST,
+                    "--yes", env={"PHOTA_API_KEY": API_KEY, "PHOTA_BASE_URL": emulator.url,
+                                  "PHOTA_TIME_SCALE": "fast"})
     assert run.code == 2 and run.error_line == (
-        "phota headshots: PHOTA_TIME_SCALE='fast' is not a number greater than 0")
+        "phota headshots: PHOTA_TIME_SCALE: must be a number > 0, not 'fast'")
+    assert not (tmp_path / "out" / "phota-journal.sqlite").exists()
 
 
 @pytest.mark.parametrize(
