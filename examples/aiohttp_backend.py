@@ -62,7 +62,7 @@ async def headshots(request: web.Request) -> web.Response:
     if style not in STYLE_PRESETS:
         raise web.HTTPBadRequest(text=f"style must be one of {', '.join(STYLE_PRESETS)}")
     profile = await _training(request)  # READY (at once when trained already)
-    prompt = STYLE_PRESETS[style].replace("[[id]]", f"[[{profile.profile_id}]]")
+    prompt = STYLE_PRESETS[style].prompt_for(profile.profile_id)
     job = await request.app[PHOTA].generate(
         prompt, num_output_images=2, callback_url=f"{request.app[PUBLIC_URL]}/phota/callback"
     )

@@ -151,11 +151,9 @@ S3_BUCKET_ENV: Final = "PHOTA_S3_BUCKET"
 S3_PREFIX_ENV: Final = "PHOTA_S3_PREFIX"
 S3_ENDPOINT_ENV: Final = "PHOTA_S3_ENDPOINT_URL"
 S3_REGION_ENV: Final = "PHOTA_S3_REGION"
-# phota headshots (and the demo): styles when none is chosen, images per person and style,
-# and the journal's file name inside the output folder.
+# phota headshots (and the demo): styles when none is chosen, images per person and style.
 HEADSHOT_DEFAULT_PRESETS: Final = ("studio", "outdoor", "office")
 HEADSHOT_IMAGES_PER_STYLE: Final = 2
-HEADSHOT_JOURNAL_NAME: Final = "headshots.journal"
 
 # --- Batches ------------------------------------------------------------------
 BATCH_CONCURRENCY: Final = 8  # submits (and trainings being uploaded) at once

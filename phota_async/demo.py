@@ -2,9 +2,10 @@
 or of an embedded emulator, the headshot style presets and an HTML contact sheet.
 
 ``phota demo`` always runs on a fresh embedded emulator, whatever the environment says: it draws
-a few made-up people (ten photos each), trains a profile per person, renders every preset style
-for each, downloads the outputs and writes a contact sheet (a grid per person: the training
-photos, then each style's outputs with the prompt and the cost the emulator billed).
+a few made-up people (ten photos each) and runs the headshot pipeline on the batch runner (a
+profile trained per person, every default style rendered for each, the outputs saved), then
+writes a contact sheet (a grid per person: the training photos, then each style's outputs with
+the prompt sent and its cost).
 
 The examples use :func:`demo_client` (the real API when ``PHOTA_API_KEY`` is set, else an
 embedded emulator) and :func:`demo_photos`, so they run anywhere without a key.
@@ -21,9 +22,11 @@ import io
 import os
 import random
 import sys
+import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import NoReturn
 
 from attrs import frozen
@@ -32,6 +35,7 @@ from . import _constants as C
 from ._client import AsyncPhota
 from ._exceptions import PhotaError
 from ._jobs.cadence import PollConfig
+from .batch import Batch, HeadshotPlan, ItemResult, Person, Style, estimate_cost
 
 __all__ = [
     "STYLE_PRESETS",
@@ -43,15 +47,16 @@ __all__ = [
     "write_contact_sheet",
 ]
 
-# Headshot styles by name; ``[[id]]`` is where the person's profile goes.
-STYLE_PRESETS: Mapping[str, str] = {
-    "studio": "Studio headshot of [[id]], grey backdrop, soft key light",
-    "outdoor": "Outdoor portrait of [[id]], golden hour, shallow depth of field",
-    "office": "Corporate headshot of [[id]] in a bright modern office",
-    "linkedin": "Professional LinkedIn photo of [[id]], navy blazer, clean white background",
-    "noir": "Black and white film noir portrait of [[id]], dramatic side light",
-    "casual": "Casual portrait of [[id]] in a cafe, warm window light",
-}
+# Headshot styles by name (``[[person]]`` is where the person's profile goes).
+STYLE_PRESETS: Mapping[str, Style] = MappingProxyType({style.name: style for style in (
+    Style("studio", "Studio headshot of [[person]], grey backdrop, soft key light"),
+    Style("outdoor", "Outdoor portrait of [[person]], golden hour, shallow depth of field"),
+    Style("office", "Corporate headshot of [[person]] in a bright modern office"),
+    Style("linkedin", "Professional LinkedIn photo of [[person]], navy blazer, clean white "
+          "background"),
+    Style("noir", "Black and white film noir portrait of [[person]], dramatic side light"),
+    Style("casual", "Casual portrait of [[person]] in a cafe, warm window light"),
+)})
 # The made-up people of the demo: a name and the seed that draws them.
 _DEMO_PEOPLE: Mapping[str, int] = {"amara": 11, "bruno": 23, "chen": 37}
 
@@ -257,58 +262,76 @@ def write_contact_sheet(
 
 async def run(out_dir: Path, *, time_scale: float = C.DEMO_TIME_SCALE) -> Path:
     """The whole demo on a fresh embedded emulator; returns the contact sheet's path."""
-    from .emulator import PhotaEmulator
-
-    started = time.monotonic()
-    people = demo_people(out_dir / "people")
-    async with PhotaEmulator(time_scale=time_scale) as emu:
-        ignored = "; PHOTA_API_KEY is ignored" if os.environ.get(C.API_KEY_ENV) else ""
-        print(f"phota demo: on the embedded emulator at {emu.url} (time x{time_scale:g}, "
-              f"nothing is billed{ignored})", flush=True)
-
-        def cost_of(ref: str) -> float:
-            """What the emulator billed for a job or a profile, refunds deducted."""
-            return round(sum(c.amount for c in emu.ledger if ref in (c.job_id, c.profile_id)), 2)
-
-        poll = PollConfig(time_scale=time_scale)
-        async with AsyncPhota(api_key=emu.api_key, base_url=emu.url, poll=poll) as phota:
-            # LEAD(#11): run this through the batch runner's per-person headshot pipeline.
-            sheet = await asyncio.gather(*(
-                _person(phota, name, photos, out_dir, cost_of) for name, photos in people.items()
-            ))
-        billed = emu.total_billed
-    path = write_contact_sheet(out_dir / "contact-sheet.html", sheet, title="phota demo")
-    print(f"billed by the emulator: ${billed:.2f}; done in {time.monotonic() - started:.1f}s")
-    print(f"contact sheet: {path.resolve()}")
+    path, _ = await _run(out_dir, time_scale)
     return path
 
 
-async def _person(
-    phota: AsyncPhota,
-    name: str,
-    photos: Sequence[Path],
-    out_dir: Path,
-    cost_of: Callable[[str], float],
-) -> SheetPerson:
-    """Train one person's profile, then render every demo style with it and save the images."""
-    training = await phota.profiles.create(list(photos), tag=f"demo-{name}")
-    print(f"{name}: training profile {training.profile_id} from {len(photos)} photos", flush=True)
-    profile = await training
-    pid = profile.profile_id
-    prompts = {style: STYLE_PRESETS[style].replace("[[id]]", f"[[{pid}]]")
-               for style in C.HEADSHOT_DEFAULT_PRESETS}
-    jobs = {style: await phota.generate(prompt, num_output_images=2)
-            for style, prompt in prompts.items()}
-    styles = []
-    for style, job in jobs.items():
-        try:
-            saved = await (await job).save(out_dir / name / style)
-        except PhotaError as exc:
-            styles.append(SheetStyle(style, prompts[style], None, (), error=str(exc)))
-            continue
-        print(f"{name}: {style}: {len(saved)} images", flush=True)
-        styles.append(SheetStyle(style, prompts[style], cost_of(str(job.id)), tuple(saved)))
-    return SheetPerson(name, pid, tuple(photos), cost_of(pid), tuple(styles))
+async def _run(out_dir: Path, time_scale: float) -> tuple[Path, int]:
+    """The demo: the headshot pipeline on the batch runner, then the contact sheet. Returns the
+    sheet's path and how many items did not end ok."""
+    from .emulator import PhotaEmulator
+
+    started = time.monotonic()
+    photos = demo_people(out_dir / "people")
+    plan = HeadshotPlan([Person(name, paths) for name, paths in photos.items()],
+                        [STYLE_PRESETS[name] for name in C.HEADSHOT_DEFAULT_PRESETS],
+                        num_output_images=C.HEADSHOT_IMAGES_PER_STYLE)
+    results: list[ItemResult] = []
+    # The emulator is new every time, so an earlier demo's journal would name work it never
+    # did: this journal lives only as long as the run.
+    with tempfile.TemporaryDirectory(prefix="phota-demo-") as scratch:
+        async with PhotaEmulator(time_scale=time_scale) as emu:
+            ignored = "; PHOTA_API_KEY is ignored" if os.environ.get(C.API_KEY_ENV) else ""
+            print(f"phota demo: on the embedded emulator at {emu.url} (time x{time_scale:g}, "
+                  f"nothing is billed{ignored})", flush=True)
+            print(f"estimate: {estimate_cost(plan)}", flush=True)
+            poll = PollConfig(time_scale=time_scale)
+            async with (
+                AsyncPhota(api_key=emu.api_key, base_url=emu.url, poll=poll) as phota,
+                Batch(phota, batch_id="phota-demo", out=out_dir,
+                      journal=Path(scratch) / C.BATCH_JOURNAL_NAME) as batch,
+            ):
+                async for result in batch.run(plan):
+                    print(_told(result), flush=True)
+                    results.append(result)
+            billed = emu.total_billed
+    path = write_contact_sheet(out_dir / "contact-sheet.html", _sheet(plan, results),
+                               title="phota demo")
+    print(f"billed by the emulator: ${billed:.2f}; done in {time.monotonic() - started:.1f}s")
+    print(f"contact sheet: {path.resolve()}")
+    return path, sum(not result.ok for result in results)
+
+
+def _told(result: ItemResult) -> str:
+    """One line per item as it ends."""
+    if not result.ok:
+        return f"{result.key}: {result.status}: {result.reason}"
+    if result.kind == "training":
+        return f"{result.person}: profile {result.profile_id} trained"
+    return f"{result.person}: {result.style}: {len(result.paths)} images"
+
+
+def _sheet(plan: HeadshotPlan, results: Sequence[ItemResult]) -> list[SheetPerson]:
+    """The contact sheet's people, from the runner's results (paths, costs, reasons)."""
+    by_key = {result.key: result for result in results}
+    people = []
+    for person in plan.people:
+        training = by_key.get(person.name)
+        profile_id = training.profile_id if training is not None else None
+        styles = []
+        for style in plan.styles:
+            item = by_key.get(f"{person.name}/{style.name}")
+            prompt = style.prompt_for(profile_id) if profile_id else style.prompt
+            if item is None or not item.ok:
+                error = item.reason if item is not None else "not run"
+                styles.append(SheetStyle(style.name, prompt, None, (), error=error))
+            else:
+                styles.append(SheetStyle(style.name, prompt, item.cost, item.paths))
+        photos = tuple(Path(str(photo)) for photo in person.photos)
+        people.append(SheetPerson(person.name, profile_id, photos,
+                                  training.cost if training is not None else None,
+                                  tuple(styles)))
+    return people
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -336,12 +359,15 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
-        asyncio.run(run(args.out, time_scale=args.time_scale))
+        _, failed = asyncio.run(_run(args.out, args.time_scale))
     except KeyboardInterrupt:
         print("phota demo: interrupted", file=sys.stderr)
         return 130
     except (OSError, PhotaError) as exc:
         print(f"phota demo: {exc}", file=sys.stderr)
+        return 1
+    if failed:
+        print(f"phota demo: {failed} item(s) did not end ok (see above)", file=sys.stderr)
         return 1
     return 0
 

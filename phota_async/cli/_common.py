@@ -18,6 +18,7 @@ from .. import _constants as C
 from .._client import AsyncPhota
 from .._photos.inputs import is_url
 from .._photos.s3 import S3Uploader
+from ..batch._plan import PHOTO_SUFFIXES
 
 __all__ = [
     "IMAGE",
@@ -35,8 +36,6 @@ __all__ = [
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
-
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif")
 
 
 class CliError(Exception):
@@ -108,8 +107,9 @@ def s3_uploader_from_env() -> S3Uploader | None:
 
 
 def make_client(uploader: S3Uploader | None = None) -> AsyncPhota:
-    """The commands' client: key and base URL from the environment (the key is never printed).
-    Tests replace this function to reach an in-process emulator."""
+    """The commands' client: key and base URL from the environment (the key is never printed;
+    ``PHOTA_TIME_SCALE`` is read by the client). Tests replace this function to reach an
+    in-process emulator."""
     return AsyncPhota(uploader=uploader)
 
 
@@ -172,7 +172,7 @@ def collect_photos(sources: Iterable[str]) -> list[str | Path]:
             found = photos_in(path)
             if not found:
                 raise usage_error(f"{source}: the folder holds no photos "
-                                  f"({', '.join(PHOTO_SUFFIXES)})")
+                                  f"({', '.join(sorted(PHOTO_SUFFIXES))})")
             photos.extend(found)
         elif path.is_file():
             photos.append(path)

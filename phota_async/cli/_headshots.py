@@ -1,31 +1,41 @@
 """``phota headshots PEOPLE_DIR --out DIR``: every person in every style, on the batch runner.
 
-This module reads and checks the plan (people folders, styles), shows the estimate and asks
-before spending, draws the progress and prints the summary; :mod:`._pipeline` holds the runner
-that does the work.
+This module reads and checks the plan (people folders, styles files, presets) into the batch
+package's :class:`HeadshotPlan`, refuses a ``--max-spend`` below the estimate, shows what is
+left to pay and asks before spending; :class:`phota_async.batch.Batch` does the work, journaled
+beside the outputs so that the same command again finishes it without paying twice;
+:mod:`._batch_view` draws the progress and the summary.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+import secrets
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+import attrs
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
-from rich.progress import Progress as Bar
-from rich.table import Table
-from rich.text import Text
 
 from .. import _constants as C
 from .._client import AsyncPhota
+from .._exceptions import InvalidInputError, JournalError
+from .._photos.report import PhotoPolicy
 from .._wire.enums import TrainingTier
+from ..batch import (
+    PERSON_REF,
+    Batch,
+    CostEstimate,
+    HeadshotPlan,
+    ItemResult,
+    Person,
+    SqliteJournal,
+    Style,
+    estimate_cost,
+    find_people,
+)
 from ..demo import STYLE_PRESETS
-from . import _pipeline
+from ._batch_view import ProgressView, summarize, summary_table
 from ._common import (
     Output,
     confirm,
@@ -37,22 +47,24 @@ from ._common import (
     writable_dir,
     writable_file,
 )
-from ._pipeline import Estimate, HeadshotPlan, Person, PersonOutcome, Progress, Style
 
 __all__ = ["COMMANDS", "read_people", "read_styles"]
 
-_STYLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 _STYLE_LINE = re.compile(r"\s*([^:\s]+)\s*:(.*)")
-_BRACKETED = re.compile(r"\[\[(.*?)\]\]")
-_STATUS_STYLES = {"ok": "green", "failed": "bold red", "skipped": "yellow"}
+_REFERENCE = re.compile(r"\[\[(.*?)\]\]")
+_PROFILE_ID = re.compile(r"[A-Za-z0-9_.-]+")
+# A new journal gets a batch id of its own; a re-run reads it back (Batch keeps it in its meta).
+_BATCH_ID_PREFIX = "headshots-"
+_BATCH_ID_META = "batch_id"
 
 
 # --- Reading the plan ---------------------------------------------------------------------------
 
 
 def read_styles(path: Path) -> list[Style]:
-    """The styles of a file: one ``NAME: PROMPT`` a line, ``[[id]]`` where the person goes;
-    blank lines and ``#`` comments are skipped. A usage error names the line of any problem."""
+    """The styles of a file: one ``NAME: PROMPT`` a line, ``[[person]]`` where the person goes
+    (other ``[[profile_id]]`` pass through); blank lines and ``#`` comments are skipped. A usage
+    error names the line of any problem."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -72,28 +84,23 @@ def _style(line: str, where: str) -> Style:
     if match is None:
         raise usage_error(f"{where}: expected 'NAME: PROMPT', got {line.strip()!r}")
     name, prompt = match.group(1), match.group(2).strip()
-    if not _STYLE_NAME.fullmatch(name):
-        raise usage_error(f"{where}: style name {name!r} must be 1..40 letters, digits, "
-                          "'.', '_' or '-' (it names a folder)")
     if not prompt:
         raise usage_error(f"{where}: style {name!r} has an empty prompt")
-    for inner in _BRACKETED.findall(prompt):
-        if inner != "id":
-            raise usage_error(f"{where}: [[{inner}]] is not a placeholder: write [[id]] "
-                              "where the person goes")
-    rest = _BRACKETED.sub("", prompt)
-    if "[[" in rest or "]]" in rest or re.search(r"\[\s*id\s*\]", rest, re.IGNORECASE):
-        raise usage_error(f"{where}: malformed placeholder in {prompt!r}: write [[id]]")
-    if _pipeline.PLACEHOLDER not in prompt:
-        raise usage_error(f"{where}: style {name!r} never names the person: put [[id]] "
-                          "where they go")
-    return Style(name, prompt)
+    for inner in _REFERENCE.findall(prompt):
+        # A typo such as [[ person ]] would otherwise be sent as a profile id.
+        if f"[[{inner}]]" != PERSON_REF and not _PROFILE_ID.fullmatch(inner):
+            raise usage_error(f"{where}: [[{inner}]] is neither {PERSON_REF} nor a profile id: "
+                              f"write {PERSON_REF} where the person goes")
+    try:
+        return Style(name, prompt)
+    except InvalidInputError as exc:
+        raise usage_error(f"{where}: {exc}") from None
 
 
 def _styles(styles_file: Path | None, presets: Sequence[str]) -> tuple[Style, ...]:
     chosen = read_styles(styles_file) if styles_file else []
     names = presets or (() if styles_file else C.HEADSHOT_DEFAULT_PRESETS)
-    chosen += [Style(name, STYLE_PRESETS[name]) for name in names]
+    chosen += [STYLE_PRESETS[name] for name in names]
     seen: set[str] = set()
     for style in chosen:
         if style.name in seen:
@@ -102,29 +109,30 @@ def _styles(styles_file: Path | None, presets: Sequence[str]) -> tuple[Style, ..
     return tuple(chosen)
 
 
-def read_people(
-    people_dir: Path, tier: TrainingTier
-) -> tuple[list[Person], list[PersonOutcome]]:
-    """The people of ``people_dir`` (one sub-folder of photos each), and those skipped because
-    their photo count does not fit the tier (named, with the reason)."""
+def read_people(people_dir: Path, tier: TrainingTier) -> tuple[list[Person], list[ItemResult]]:
+    """The people of ``people_dir`` (one sub-folder of photos each), and the endings of those
+    skipped because their photo count does not fit the tier (named, with the reason)."""
     if not people_dir.is_dir():
         what = "is not a folder" if people_dir.exists() else "does not exist"
         raise usage_error(f"PEOPLE_DIR {people_dir} {what}")
-    folders = sorted(p for p in people_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not folders:
+    try:
+        found = find_people(people_dir)
+    except InvalidInputError as exc:
+        if exc.field != "people":  # a folder name that cannot name a person
+            raise usage_error(f"PEOPLE_DIR {people_dir}: {exc}") from None
         hint = (" (its photos must go in one sub-folder per person)"
                 if photos_in(people_dir) else "")
-        raise usage_error(f"PEOPLE_DIR {people_dir} has no person folders{hint}")
-    low, high = C.TIER_PHOTOS[TrainingTier(tier).value]
+        raise usage_error(f"PEOPLE_DIR {people_dir} has no person folders{hint}") from None
+    low, high = C.TIER_PHOTOS[tier.value]
     people, skipped = [], []
-    for folder in folders:
-        photos = photos_in(folder)
-        if low <= len(photos) <= high:
-            people.append(Person(folder.name, tuple(photos)))
+    for person in found:
+        if low <= len(person.photos) <= high:
+            people.append(person)
             continue
-        reason = (f"{len(photos)} photo(s) in {folder}; the {tier.value} tier takes "
-                  f"{low}..{high}")
-        skipped.append(PersonOutcome(folder.name, "skipped", reason=reason))
+        reason = (f"{len(person.photos)} photo(s) in {people_dir / person.name}; the "
+                  f"{tier.value} tier takes {low}..{high}")
+        skipped.append(ItemResult(person.name, "training", "skipped", reason=reason,
+                                  person=person.name))
     if not people:
         raise usage_error(f"PEOPLE_DIR {people_dir}: no person has {low}..{high} photos "
                           f"for the {tier.value} tier: {skipped[0].reason}")
@@ -134,12 +142,28 @@ def read_people(
 # --- The command --------------------------------------------------------------------------------
 
 
+@attrs.frozen
+class _Run:
+    """Everything one run of the command needs, checked."""
+
+    plan: HeadshotPlan
+    whole: CostEstimate  # the plan's cost, by the price table
+    skipped: list[ItemResult]
+    out: Path
+    journal: Path
+    max_spend: float | None
+    policy: PhotoPolicy | None
+    yes: bool
+    output: Output
+
+
 @click.command("headshots", short_help="Headshots of many people in many styles.")
 @click.argument("people_dir", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
-              help="Folder for the images: OUT/PERSON/STYLE/.")
+              help="Folder for the images: OUT/PERSON/STYLE-N.jpg.")
 @click.option("--styles", "styles_file", type=click.Path(path_type=Path, dir_okay=False),
-              help="A styles file: one 'NAME: PROMPT' a line, [[id]] where the person goes.")
+              help=f"A styles file: one 'NAME: PROMPT' a line, {PERSON_REF} where the person "
+              "goes.")
 @click.option("--preset", "presets", multiple=True,
               type=click.Choice(sorted(STYLE_PRESETS)),
               help="A built-in style (repeatable); default: "
@@ -151,134 +175,125 @@ def read_people(
               default=TrainingTier.STANDARD.value, show_default=True,
               help="Training tier: standard takes 10..50 photos, fast 5..10.")
 @click.option("--max-spend", type=click.FloatRange(min=0, min_open=True), metavar="USD",
-              help="Stop submitting paid work past this many dollars.")
+              help="Send no paid work past this many dollars, over every run of the batch "
+              "(refused at once when below the estimate).")
 @click.option("--journal", type=click.Path(path_type=Path, dir_okay=False),
-              help=f"Where progress is journaled (default: OUT/{C.HEADSHOT_JOURNAL_NAME}); "
-              "the same command again resumes from it.")
+              help=f"The batch's journal (default: OUT/{C.BATCH_JOURNAL_NAME}); the same "
+              "command again resumes from it.")
+@click.option("--min-side", type=click.IntRange(1, C.PHOTO_GOOD_SIDE), metavar="PX",
+              help=f"Accept photos whose short side is at least PX (default "
+              f"{C.PHOTO_MIN_SIDE}; smaller photos train a weaker likeness).")
 @click.option("--yes", is_flag=True, help="Do not ask before spending.")
 @json_option
 @debug_option
 def headshots(people_dir: Path, out: Path, styles_file: Path | None, presets: tuple[str, ...],
               images_per_style: int, tier: str, max_spend: float | None,
-              journal: Path | None, yes: bool, as_json: bool) -> int:
+              journal: Path | None, min_side: int | None, yes: bool, as_json: bool) -> int:
     """Train a profile for each person of PEOPLE_DIR (one sub-folder of photos each) and render
-    every style for each, saving the images under OUT/PERSON/STYLE/.
+    every style for each, saving the images as OUT/PERSON/STYLE-N.jpg.
 
     Shows the cost estimate and asks before spending (unless --yes), draws the progress, and
     ends with a summary per person. Killed or interrupted, the same command again finishes the
-    work without paying twice. A person whose photo count does not fit the tier is skipped and
-    named; the others go on.
+    work without paying twice (the journal records every paid request before it is sent). A
+    person whose photo count does not fit the tier, or whose photos fail the check, is skipped
+    and named; the others go on. Exit code 0 when every item ended ok, 1 when some did not.
     """
     training_tier = TrainingTier(tier)
     people, skipped = read_people(people_dir, training_tier)
-    styles = _styles(styles_file, presets)
+    plan = HeadshotPlan(people, _styles(styles_file, presets), tier=training_tier,
+                        num_output_images=images_per_style)
+    whole = estimate_cost(plan)
+    if max_spend is not None and round(max_spend * 100) < whole.cents:
+        raise usage_error(f"--max-spend ${max_spend:.2f} is below the estimate of "
+                          f"${whole.total:.2f}: raise it, or drop people or styles")
     folder = writable_dir(out)
-    plan = HeadshotPlan(
-        people=tuple(people), styles=styles, out=folder,
-        journal=writable_file(journal or folder / C.HEADSHOT_JOURNAL_NAME, "--journal"),
-        images_per_style=images_per_style, tier=training_tier, max_spend=max_spend,
-    )
-    output = Output(as_json)
+    run = _Run(plan, whole, skipped, folder,
+               writable_file(journal or folder / C.BATCH_JOURNAL_NAME, "--journal"), max_spend,
+               PhotoPolicy(min_side=min_side) if min_side is not None else None, yes,
+               Output(as_json))
     for person in skipped:
-        output.say(f"skipping {person.name}: {person.reason}")
-    return run_with_client(lambda phota: _headshots(phota, plan, skipped, yes, output))
-
-
-async def _headshots(phota: AsyncPhota, plan: HeadshotPlan, skipped: list[PersonOutcome],
-                     yes: bool, out: Output) -> int:
-    runner = _pipeline.runner_for(phota)
-    estimate = await runner.estimate(plan)
-    out.say(_estimate_line(plan, estimate))
-    if plan.max_spend is not None and plan.max_spend < estimate.total:
-        raise usage_error(f"--max-spend ${plan.max_spend:.2f} is below the estimate of "
-                          f"${estimate.total:.2f}: raise it, or drop people or styles")
-    if not yes and estimate.total > 0:
-        confirm(f"Spend up to ${estimate.total:.2f}?")
+        run.output.say(f"skipping {person.key}: {person.reason}")
     try:
-        with _progress_display(out) as on_progress:
-            outcomes = [*await runner.run(plan, on_progress), *skipped]
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        out.say(f"stopped; run the same command again to resume (journal: {plan.journal})")
+        return run_with_client(lambda phota: _headshots(phota, run))
+    except KeyboardInterrupt:
+        run.output.say(f"stopped; run the same command again to resume (journal: {run.journal})")
         raise
-    out.data(_summary_data(estimate, outcomes), lambda console: _summary(console, outcomes))
-    return 0 if all(o.status == "ok" for o in outcomes) else 1
 
 
-def _estimate_line(plan: HeadshotPlan, estimate: Estimate) -> str:
-    line = (f"{len(plan.people)} people x {len(plan.styles)} styles x {plan.images_per_style} "
-            f"images: {estimate.trainings} training(s) and {estimate.images} image(s) to pay, "
-            f"about ${estimate.total:.2f}")
-    if estimate.already_spent:
-        line += f" (${estimate.already_spent:.2f} already spent, per the journal)"
+async def _headshots(phota: AsyncPhota, run: _Run) -> int:
+    view = ProgressView(run.output)
+    batch = await _open_batch(phota, run, view)
+    try:
+        left = await batch.estimate(run.plan)
+        run.output.say(_estimate_line(run, left))
+        if not run.yes and left.cents > 0:
+            confirm(f"Spend up to ${left.total:.2f}?")
+        results = list(run.skipped)
+        with view.showing():
+            async for result in batch.run(run.plan):
+                results.append(result)
+                view.ended(result, batch.progress)
+    finally:
+        await batch.aclose()
+    people = summarize([p.name for p in run.plan.people] + [s.key for s in run.skipped],
+                       results)
+    run.output.data(
+        {"estimate": _estimate_data(run.whole, left), "journal": str(run.journal),
+         "spent": round(sum(p.spent for p in people), 2),
+         "people": [p.to_dict() for p in people]},
+        lambda console: summary_table(console, people),
+    )
+    return 0 if all(result.ok for result in results) else 1
+
+
+async def _open_batch(phota: AsyncPhota, run: _Run, view: ProgressView) -> Batch:
+    """The batch of this journal, open: a journal that cannot be used is refused before
+    anything is sent (exit code 2)."""
+    journal = SqliteJournal(run.journal)
+    try:
+        await journal.open()
+        batch = Batch(phota, batch_id=await _batch_id(journal), out=run.out, journal=journal,
+                      max_spend=run.max_spend, photo_policy=run.policy, on_progress=view.update,
+                      # An emulator in scaled time settles as much faster.
+                      add_settle=C.BATCH_ADD_SETTLE / phota.poll.time_scale)
+        await batch.open()
+    except JournalError as exc:
+        await journal.aclose()
+        raise usage_error(str(exc)) from None
+    except BaseException:
+        await journal.aclose()
+        raise
+    return batch
+
+
+async def _batch_id(journal: SqliteJournal) -> str:
+    """The batch id the journal holds, or a new one for a new journal. The id is part of every
+    request id and profile tag, so another folder's batch never meets this one's work."""
+    stored = await journal.get_meta(_BATCH_ID_META)
+    if stored is None:
+        return _BATCH_ID_PREFIX + secrets.token_hex(6)
+    if not stored.startswith(_BATCH_ID_PREFIX):
+        raise JournalError(f"journal {journal.name} belongs to batch {stored!r}, which "
+                           "phota headshots did not start: give another --journal",
+                           path=journal.name)
+    return stored
+
+
+def _estimate_line(run: _Run, left: CostEstimate) -> str:
+    plan = run.plan
+    line = (f"{len(plan.people)} people x {len(plan.styles)} styles x "
+            f"{plan.num_output_images} image(s): estimate {run.whole}")
+    if not left.cents:
+        line += "; nothing left to pay (the journal has every item)"
+    elif left.cents != run.whole.cents:
+        line += f"; left to pay ${left.total:.2f} (the journal has the rest)"
     return line
 
 
-@contextmanager
-def _progress_display(out: Output) -> Iterator[Callable[[Progress], None]]:
-    """A live display on a terminal; elsewhere a line each time a person or a job ends."""
-    if not out.err.is_terminal:
-        last: list[tuple[int, int, int]] = []
-
-        def log(progress: Progress) -> None:
-            key = (progress.people_trained, progress.jobs_done, progress.jobs_failed)
-            if key != (last[-1] if last else None) and not out.as_json:
-                out.say(_progress_text(progress))
-            last[:] = [key]
-
-        yield log
-        return
-    columns = (TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[note]}"))
-    with Bar(*columns, console=out.err, transient=False) as bar:
-        people = bar.add_task("people trained", total=None, note="")
-        jobs = bar.add_task("jobs done", total=None, note="")
-
-        def draw(progress: Progress) -> None:
-            bar.update(people, completed=progress.people_trained, total=progress.people_total)
-            bar.update(jobs, completed=progress.jobs_done, total=progress.jobs_total,
-                       note=_progress_note(progress))
-
-        yield draw
-
-
-def _progress_note(progress: Progress) -> str:
-    eta = "" if progress.eta_seconds is None else f", ETA {_duration(progress.eta_seconds)}"
-    return (f"{progress.jobs_failed} failed, {progress.jobs_in_flight} in flight, "
-            f"${progress.spent:.2f} spent{eta}")
-
-
-def _progress_text(progress: Progress) -> str:
-    return (f"people trained {progress.people_trained}/{progress.people_total}, jobs done "
-            f"{progress.jobs_done}/{progress.jobs_total}: {_progress_note(progress)}")
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
-
-
-def _summary(console: Console, outcomes: Sequence[PersonOutcome]) -> None:
-    table = Table("person", "status", "profile", "images", "spent", "note",
-                  title="headshots", title_justify="left")
-    for o in outcomes:
-        note = o.reason or (f"failed: {', '.join(o.styles_failed)}" if o.styles_failed else "")
-        table.add_row(o.name, Text(o.status, style=_STATUS_STYLES[o.status]), o.profile_id or "",
-                      str(len(o.images)), f"${o.spent:.2f}", note)
-    console.print(table)
-    total = sum(o.spent for o in outcomes)
-    ok = sum(o.status == "ok" for o in outcomes)
-    console.print(f"{ok} of {len(outcomes)} people done, ${total:.2f} spent")
-
-
-def _summary_data(estimate: Estimate, outcomes: Sequence[PersonOutcome]) -> dict[str, Any]:
-    return {
-        "estimate": {"total": estimate.total, "trainings": estimate.trainings,
-                     "images": estimate.images, "already_spent": estimate.already_spent},
-        "spent": round(sum(o.spent for o in outcomes), 2),
-        "people": [{"name": o.name, "status": o.status, "profile_id": o.profile_id,
-                    "images": [str(p) for p in o.images], "styles_failed": list(o.styles_failed),
-                    "spent": o.spent, "reason": o.reason} for o in outcomes],
-    }
+def _estimate_data(whole: CostEstimate, left: CostEstimate) -> dict[str, object]:
+    return {"total": whole.total, "left": left.total, "estimated_prices": whole.estimated,
+            "lines": [{"what": line.what, "count": line.count, "unit": line.unit_cents / 100}
+                      for line in whole.lines]}
 
 
 COMMANDS = [headshots]

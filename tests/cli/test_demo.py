@@ -61,7 +61,7 @@ def test_outputs_are_512_px_and_differ_per_style_and_person(demo: tuple[Run, Pat
     _, out = demo
 
     def output(person: str, style: str) -> Image.Image:
-        return Image.open(sorted((out / person / style).iterdir())[0]).convert("RGB")
+        return Image.open(out / person / f"{style}-0.jpg").convert("RGB")
 
     backdrops, faces = {}, {}
     for person in ("amara", "bruno", "chen"):

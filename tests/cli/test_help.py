@@ -61,6 +61,8 @@ def test_version() -> None:
         (["jobs", "wait"], "Missing argument 'ID_OR_TOKEN'"),
         (["headshots", "people"], "Missing option '--out'"),
         (["headshots", "people", "--out", "o", "--preset", "nope"], "'nope' is not one of"),
+        (["headshots", "people", "--out", "o", "--min-side", "0"], "0 is not in the range 1<=x"),
+        (["headshots", "people", "--out", "o", "--max-spend", "0"], "0 is not in the range x>0"),
     ],
 )
 def test_usage_errors_are_one_line_with_exit_code_2(args: list[str], message: str) -> None:
