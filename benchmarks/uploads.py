@@ -1,0 +1,127 @@
+"""uploads: profile photos of 24 MP checked, prepared and uploaded, with the loop kept free.
+
+The photos (6000x4000 JPEGs, noise over colour fields so that their sizes are realistic) are
+made once and kept in the temporary folder. ``prepare_photos`` checks and readies them (decode,
+orientation, long side <= 4096 px, re-encode) in worker threads; ``upload_photos`` puts them
+into the emulator's bucket (its own process), 8 at a time. A 1 ms ticker measures how late the
+event loop runs meanwhile. Baseline, same run: raw aiohttp PUTting the same prepared bytes, 8
+at a time. Rounds alternate baseline and SDK; medians are reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import tempfile
+import time
+from collections.abc import Awaitable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+from PIL import Image
+
+from phota_async import EmulatorBucketUploader
+from phota_async._photos.checks import default_photo_workers, prepare_photos
+from phota_async._photos.examine import PreparedPhoto
+from phota_async._photos.upload import upload_photos
+
+from ._common import LoopLag, check, emulator, median, print_table
+
+T = TypeVar("T")
+SIZE = (6000, 4000)
+CONCURRENCY = 8
+FOLDER = Path(tempfile.gettempdir()) / "phota-bench-24mp"
+
+
+def make_photo(path: Path, seed: int) -> None:
+    """A 24 MP JPEG: a random colour field (distinct per seed) under grain, like a real photo."""
+    rng = random.Random(seed)
+    field = Image.new("RGB", (8, 6))
+    field.putdata([tuple(rng.randrange(256) for _ in range(3)) for _ in range(48)])
+    base = field.resize(SIZE, Image.Resampling.BICUBIC)
+    grain = Image.effect_noise(SIZE, 48).convert("RGB")
+    Image.blend(base, grain, 0.22).save(path, "JPEG", quality=90)
+
+
+def ensure_photos(count: int) -> list[Path]:
+    FOLDER.mkdir(parents=True, exist_ok=True)
+    paths = [FOLDER / f"photo-{i:02d}.jpg" for i in range(count)]
+    missing = [(p, i) for i, p in enumerate(paths) if not p.exists()]
+    if missing:
+        print(f"  (making {len(missing)} photos of {SIZE[0]}x{SIZE[1]} in {FOLDER}, once)",
+              flush=True)
+        with ThreadPoolExecutor(os.cpu_count()) as pool:
+            list(pool.map(lambda item: make_photo(*item), missing))
+    return paths
+
+
+async def raw_puts(bucket_url: str, photos: list[PreparedPhoto]) -> None:
+    limit = asyncio.Semaphore(CONCURRENCY)
+    async with aiohttp.ClientSession() as session:
+        async def put(photo: PreparedPhoto) -> None:
+            async with limit, session.put(f"{bucket_url}/raw-{photo.filename}", data=photo.data,
+                                          headers={"Content-Type": photo.content_type}) as resp:
+                await resp.read()
+                resp.raise_for_status()
+
+        await asyncio.gather(*(put(p) for p in photos))
+
+
+async def sdk_puts(bucket_url: str, photos: list[PreparedPhoto]) -> None:
+    async with EmulatorBucketUploader(bucket_url) as uploader:
+        await upload_photos(photos, uploader, concurrency=CONCURRENCY)
+
+
+async def timed(work: Awaitable[T]) -> tuple[float, LoopLag, T]:
+    with LoopLag() as lag:
+        started = time.perf_counter()
+        result = await work
+        return time.perf_counter() - started, lag, result
+
+
+async def run(quick: bool) -> dict[str, Any]:
+    count, rounds = (10, 2) if quick else (50, 3)
+    paths = ensure_photos(count)
+    megabytes = sum(p.stat().st_size for p in paths) / 1e6
+    workers = default_photo_workers()
+    prepare_s, prepare_lag, (_, prepared) = await timed(
+        prepare_photos(paths, "standard", max_workers=workers)
+    )
+    sent = sum(len(p.data) for p in prepared) / 1e6
+    raw: list[tuple[float, LoopLag, None]] = []
+    sdk: list[tuple[float, LoopLag, None]] = []
+    async with emulator() as emu:
+        bucket = emu.url.replace("/v1/phota", "/bucket")
+        for _ in range(rounds):
+            raw.append(await timed(raw_puts(bucket, prepared)))
+            sdk.append(await timed(sdk_puts(bucket, prepared)))
+    metrics = {
+        "photos": count, "megabytes": megabytes, "uploaded_megabytes": sent, "workers": workers,
+        "prepare_s": prepare_s, "prepare_lag_p99_ms": prepare_lag.p99_ms(),
+        "prepare_lag_max_ms": prepare_lag.max_ms(),
+        "raw_upload_s": median(s for s, _, _ in raw),
+        "raw_upload_lag_p99_ms": median(lag.p99_ms() for _, lag, _ in raw),
+        "sdk_upload_s": median(s for s, _, _ in sdk),
+        "sdk_upload_lag_p99_ms": median(lag.p99_ms() for _, lag, _ in sdk),
+        "upload_wall_ratio": median(s / r for (s, _, _), (r, _, _) in zip(sdk, raw, strict=True)),
+    }
+    print_table(
+        f"uploads: {count} photos of {SIZE[0]}x{SIZE[1]} ({megabytes:.0f} MB of JPEG, "
+        f"{sent:.0f} MB once prepared), {workers} worker threads, {CONCURRENCY} uploads at a "
+        f"time, medians of {rounds} rounds",
+        ["step", "seconds", "lag p99 ms", "lag max ms"],
+        [["prepare_photos (check + prepare)", prepare_s, prepare_lag.p99_ms(),
+          prepare_lag.max_ms()],
+         ["raw aiohttp PUTs of the prepared bytes", metrics["raw_upload_s"],
+          metrics["raw_upload_lag_p99_ms"], median(lag.max_ms() for _, lag, _ in raw)],
+         ["upload_photos to the emulator bucket", metrics["sdk_upload_s"],
+          metrics["sdk_upload_lag_p99_ms"], median(lag.max_ms() for _, lag, _ in sdk)]],
+    )
+    lag_p99 = max(metrics["prepare_lag_p99_ms"], metrics["sdk_upload_lag_p99_ms"])
+    return {"metrics": metrics, "checks": [
+        check("loop lag p99 ms (prepare, upload)", lag_p99, "<", 20),
+        check("upload wall ratio", metrics["upload_wall_ratio"], "<=", 1.3),
+    ]}
