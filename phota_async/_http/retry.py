@@ -115,9 +115,13 @@ async def run_with_retries(
     """
     deadline = _Deadline(timeout)
     attempts = 0
+    first_error: Exception | None = None
 
     async def once() -> T:
-        nonlocal attempts
+        nonlocal attempts, first_error
+        if first_error is not None:  # attempt 1, already made: hand tenacity its outcome
+            error, first_error = first_error, None
+            raise error
         attempts += 1
         left = deadline.remaining()
         if left is not None and left <= 0:
@@ -125,8 +129,15 @@ async def run_with_retries(
         return await attempt(left)
 
     try:
-        if policy.max_attempts <= 1:
-            return await once()  # polls are hot: no retry machinery for a single attempt
+        # Most calls succeed at once: the first attempt runs without a retry machine (building
+        # one costs more than the request's own CPU). Tenacity takes over only after a failure
+        # the policy may retry, starting from that first outcome.
+        try:
+            return await once()
+        except Exception as exc:
+            if policy.max_attempts <= 1 or not policy.may_retry(exc, kind):
+                raise
+            first_error = exc
         retrying = _retrying(policy, kind, deadline, rng or random.Random(), label, hook)
         try:
             return await retrying(once)
