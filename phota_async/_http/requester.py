@@ -112,7 +112,7 @@ class Requester:
 
         return await run_with_retries(
             attempt, kind=kind, policy=self.policy if retry else self._single_attempt(),
-            label=call.label, rng=self._rng, hook=self._emit,
+            label=call.label, rng=self._rng, hook=None if self.hook is None else self._emit,
             timeout=timeout if timeout is not None else self.timeout, how_to_check=how_to_check,
         )
 
@@ -135,13 +135,14 @@ class Requester:
             if call.submit:  # a 402 may have come while this one queued or waited to retry
                 self.check_credit()
             left = None if end is None else max(0.0, end - time.monotonic())
-            return await self._send(call, attempt_no, left)
+            if self.hook is None:  # nobody listens: no clock reads, no event objects
+                return await self._exchange(call, left)
+            return await self._observed(call, attempt_no, left)
         finally:
             self.limiter.release()
 
-    async def _send(self, call: _Call, attempt_no: int, time_left: float | None) -> Response:
-        if self.hook is None:  # nobody listens: no clock reads, no event objects
-            return await self._exchange(call, time_left)
+    async def _observed(self, call: _Call, attempt_no: int, time_left: float | None) -> Response:
+        """:meth:`_exchange` with its start and end events."""
         label = call.label
         started = time.monotonic()
         self._emit(RequestEvent("start", label, attempt_no))
