@@ -122,6 +122,8 @@ class AdaptiveLimiter:
             # Gave up waiting (a deadline, a cancel): hand the place back to those behind.
             self._next_slot = max(time.monotonic(), self._next_slot - interval)
             raise
+        # A busy loop wakes us late: the next request still keeps a full interval after ours.
+        self._next_slot = max(self._next_slot, time.monotonic() + interval)
 
     def on_pushback(self, retry_after: float | None = None) -> None:
         """The server said slow down (429/503): halve the limit, and send nothing new for
