@@ -93,18 +93,26 @@ class Clocks:
 
 
 class LoopLag:
-    """A 1 ms ticker task: how late each tick ran is how long the loop was blocked."""
+    """A 1 ms ticker task: how late each tick ran is how long the loop was blocked.
+
+    ``lags`` are wall-clock lateness, what a user sees; on a shared machine they include the
+    time the OS gave other processes. ``cpu_lags`` count only this thread's own CPU time spent
+    while the tick waited (``time.thread_time()``): the part of the lateness that the program's
+    own work caused, whatever the machine's load.
+    """
 
     def __init__(self, interval: float = 0.001) -> None:
         self.interval = interval
         self.lags: list[float] = []
+        self.cpu_lags: list[float] = []
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
         while True:
-            due = time.perf_counter() + self.interval
+            due, cpu = time.perf_counter() + self.interval, time.thread_time()
             await asyncio.sleep(self.interval)
             self.lags.append(max(0.0, time.perf_counter() - due))
+            self.cpu_lags.append(max(0.0, time.thread_time() - cpu - self.interval))
 
     def __enter__(self) -> LoopLag:
         self._task = asyncio.create_task(self._run())
@@ -119,6 +127,9 @@ class LoopLag:
 
     def max_ms(self) -> float:
         return max(self.lags, default=0.0) * 1000
+
+    def cpu_p99_ms(self) -> float:
+        return percentile(self.cpu_lags, 99) * 1000
 
 
 def rss_mb() -> float:
