@@ -31,7 +31,6 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """The benchmarks (not part of the test run); each prints its figures."""
-    session.install("-e", ".[test,s3]")
-    for script in ("bench_jobs.py", "bench_resilience.py", "bench_photos.py", "bench_cadence.py"):
-        session.run("python", f"benchmarks/{script}", *session.posargs)
+    """The benchmarks (not part of the test run): ``nox -s bench -- --quick --json out.json``."""
+    session.install("-e", ".[bench]")
+    session.run("python", "-m", "benchmarks", *session.posargs)

@@ -19,7 +19,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from .. import _clock as clock
 from .. import _constants as C
@@ -175,6 +175,9 @@ class InProcessCoordination:
     callbacks any of them verifies.
     """
 
+    # Without a budget and a pause, turn() does not wait (the limiter skips it then).
+    turn_free_without_budget = True
+
     def __init__(self, *, rate_limit: float | None = None, burst: int | None = None) -> None:
         rate = check_rate(rate_limit)
         self.rate_limit = rate
@@ -243,6 +246,13 @@ class Member:
             if not self._started and not self._closed:
                 await self.coordination.start()
                 self._started = True
+
+    def is_free(self) -> bool:
+        """True when a turn would not wait: started, with no shared budget and no pause now
+        (the limiter's fast path then takes no await). Unknown coordinations always take turns."""
+        coordination: Any = self.coordination
+        return bool(self._started and getattr(coordination, "turn_free_without_budget", False)
+                    and coordination.rate_limit is None and coordination.pause_left <= 0)
 
     async def turn(self, deadline: float | None) -> None:
         """The shared pause and budget, for one request attempt."""

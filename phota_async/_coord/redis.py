@@ -122,6 +122,9 @@ class RedisCoordination:
     raising :class:`CoordinationError`. Needs the extra: ``pip install 'phota-async[redis]'``.
     """
 
+    # Without a shared budget, turn() only waits out a pause it already holds locally.
+    turn_free_without_budget = True
+
     def __init__(
         self,
         url: str,

@@ -12,10 +12,10 @@ in front of that.
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-
-import anyio
 
 from .. import _clock as clock
 from .._coord.base import Member
@@ -24,7 +24,11 @@ __all__ = ["AdaptiveLimiter"]
 
 
 class AdaptiveLimiter:
-    """Caps concurrent requests under ``ceiling``; ``rate`` (if set) caps requests per second."""
+    """Caps concurrent requests under ``ceiling``; ``rate`` (if set) caps requests per second.
+
+    Every request takes a slot: a free one at once, with no await (the hot path of every API
+    call); otherwise it queues first-come first-served behind the others.
+    """
 
     def __init__(
         self,
@@ -38,7 +42,10 @@ class AdaptiveLimiter:
             raise ValueError("max_concurrency must be at least 1")
         self.ceiling = ceiling
         self.adaptive = adaptive
-        self._limiter = anyio.CapacityLimiter(ceiling)
+        self._limit = ceiling
+        self._in_flight = 0
+        # Waiters in arrival order; release() hands a freed slot to the first one.
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self._rate = rate
         self._next_slot = 0.0
         self._resume_at = 0.0
@@ -48,39 +55,76 @@ class AdaptiveLimiter:
     @property
     def limit(self) -> int:
         """The current limit (between 1 and the ceiling)."""
-        return int(self._limiter.total_tokens)
+        return self._limit
 
     @property
     def in_flight(self) -> int:
         """Requests holding a slot now."""
-        return self._limiter.borrowed_tokens
+        return self._in_flight
+
+    async def acquire(self, timeout: float | None = None) -> None:
+        """Take one slot for one request attempt; :meth:`release` it when the attempt ends.
+
+        Waiting for it (and for the rate budget or a server's pause) raises ``TimeoutError``
+        after ``timeout`` seconds: that wait is part of a call's deadline.
+        """
+        if (self._in_flight < self._limit and not self._waiters and not self._rate
+                and self._resume_at <= clock.now()
+                and (self._shared is None or self._shared.is_free())):
+            self._in_flight += 1  # a free slot and nothing to wait for: no await, no timer
+            return
+        deadline = None if timeout is None else clock.now() + timeout
+        async with asyncio.timeout(timeout):
+            await self._queue()
+            try:
+                await self._pace()
+                if self._shared is not None:
+                    await self._shared.turn(deadline)  # the budget and pause of all processes
+            except BaseException:
+                self.release()
+                raise
+
+    def release(self) -> None:
+        """Give back a slot taken by :meth:`acquire`."""
+        self._in_flight -= 1
+        self._wake()
 
     @asynccontextmanager
     async def slot(self, timeout: float | None = None) -> AsyncIterator[None]:
-        """Hold one slot for the duration of one request attempt.
-
-        Waiting for it (and for the rate budget) raises ``TimeoutError`` after ``timeout``
-        seconds: that wait is part of a call's deadline.
-        """
-        token = object()
-        acquired = False
-        deadline = None if timeout is None else clock.now() + timeout
+        """Hold one slot for the duration of the block (:meth:`acquire`, then :meth:`release`)."""
+        await self.acquire(timeout)
         try:
-            with anyio.fail_after(timeout):
-                await self._limiter.acquire_on_behalf_of(token)
-                acquired = True
-                await self._pace()
-                if self._shared is not None:
-                    await self._shared.turn(deadline)
             yield
         finally:
-            if acquired:
-                self._limiter.release_on_behalf_of(token)
+            self.release()
+
+    async def _queue(self) -> None:
+        if self._in_flight < self._limit and not self._waiters:
+            self._in_flight += 1
+            return
+        turn = asyncio.get_running_loop().create_future()
+        self._waiters.append(turn)
+        try:
+            await turn
+        except BaseException:
+            if turn.done() and not turn.cancelled():
+                self.release()  # handed a slot just as we gave up: pass it on
+            elif turn in self._waiters:
+                self._waiters.remove(turn)
+            raise
+
+    def _wake(self) -> None:
+        """Hand free slots to the waiters at the head of the queue (the slot is theirs now)."""
+        while self._waiters and self._in_flight < self._limit:
+            turn = self._waiters.popleft()
+            if not turn.done():
+                self._in_flight += 1
+                turn.set_result(None)
 
     async def _pace(self) -> None:
         pause = self._resume_at - clock.now()
         if pause > 0:
-            await anyio.sleep(pause)
+            await asyncio.sleep(pause)
         if not self._rate:
             return
         # Reserve the next free slot on the schedule, then sleep until it comes.
@@ -91,11 +135,13 @@ class AdaptiveLimiter:
         if slot <= now:
             return
         try:
-            await anyio.sleep(slot - now)
+            await asyncio.sleep(slot - now)
         except BaseException:
             # Gave up waiting (a deadline, a cancel): hand the place back to those behind.
             self._next_slot = max(clock.now(), self._next_slot - interval)
             raise
+        # A busy loop wakes us late: the next request still keeps a full interval after ours.
+        self._next_slot = max(self._next_slot, clock.now() + interval)
 
     def on_pushback(self, retry_after: float | None = None) -> None:
         """The server said slow down (429/503): halve the limit, and send nothing new for
@@ -103,7 +149,7 @@ class AdaptiveLimiter:
         self.pushbacks += 1
         if not self.adaptive:
             return
-        self._limiter.total_tokens = max(1, self.limit // 2)
+        self._limit = max(1, self._limit // 2)
         if retry_after:
             self._resume_at = max(self._resume_at, clock.now() + retry_after)
             if self._shared is not None:
@@ -111,5 +157,6 @@ class AdaptiveLimiter:
 
     def on_success(self) -> None:
         """A request went through: grow the limit back by one, up to the ceiling."""
-        if self.adaptive and self.limit < self.ceiling:
-            self._limiter.total_tokens = self.limit + 1
+        if self.adaptive and self._limit < self.ceiling:
+            self._limit += 1
+            self._wake()

@@ -63,6 +63,7 @@ class Requester:
         self.hook = hook
         self._rng = rng or random.Random()
         self._credit_error: InsufficientCreditError | None = None
+        self._single: tuple[RetryPolicy, RetryPolicy] | None = None
 
     @property
     def credit_breaker_open(self) -> bool:
@@ -109,41 +110,45 @@ class Requester:
             attempt_no += 1
             return await self._attempt(call, attempt_no, time_left)
 
-        policy = self.policy if retry else attrs.evolve(self.policy, max_attempts=1)
         return await run_with_retries(
-            attempt, kind=kind, policy=policy, label=call.label, rng=self._rng, hook=self._emit,
+            attempt, kind=kind, policy=self.policy if retry else self._single_attempt(),
+            label=call.label, rng=self._rng, hook=None if self.hook is None else self._emit,
             timeout=timeout if timeout is not None else self.timeout, how_to_check=how_to_check,
         )
+
+    def _single_attempt(self) -> RetryPolicy:
+        """``policy`` with one attempt (scheduled polls), built once per policy, not per call."""
+        if self._single is None or self._single[0] is not self.policy:
+            self._single = (self.policy, attrs.evolve(self.policy, max_attempts=1))
+        return self._single[1]
 
     async def _attempt(self, call: _Call, attempt_no: int, time_left: float | None) -> Response:
         """One attempt: wait for a slot (within the deadline), then send."""
         end = None if time_left is None else clock.now() + time_left
-        sending = False
         try:
-            async with self.limiter.slot(time_left):
-                sending = True
-                if call.submit:  # a 402 may have come while this one queued or waited to retry
-                    self.check_credit()
-                left = None if end is None else max(0.0, end - clock.now())
-                return await self._send(call, attempt_no, left)
+            await self.limiter.acquire(time_left)
         except TimeoutError:
-            if sending:
-                raise
             raise APITimeoutError(
                 f"{call.label}: no free request slot before the deadline", request_sent=False
             ) from None
+        try:
+            if call.submit:  # a 402 may have come while this one queued or waited to retry
+                self.check_credit()
+            left = None if end is None else max(0.0, end - clock.now())
+            if self.hook is None:  # nobody listens: no clock reads, no event objects
+                return await self._exchange(call, left)
+            return await self._observed(call, attempt_no, left)
+        finally:
+            self.limiter.release()
 
-    async def _send(self, call: _Call, attempt_no: int, time_left: float | None) -> Response:
+    async def _observed(self, call: _Call, attempt_no: int, time_left: float | None) -> Response:
+        """:meth:`_exchange` with its start and end events."""
         label = call.label
         started = clock.now()
         self._emit(RequestEvent("start", label, attempt_no))
         try:
-            response = await self.transport.request(
-                call.method, call.path, json_body=call.json_body, params=call.params,
-                timeout=time_left, read_timeout=call.read_timeout,
-            )
+            response = await self._exchange(call, time_left)
         except APIStatusError as exc:
-            self._on_status_error(exc, call.submit)
             self._emit(RequestEvent("end", label, attempt_no, status=exc.status, error=exc,
                                     elapsed=clock.now() - started, request_id=exc.request_id))
             raise
@@ -151,10 +156,22 @@ class Requester:
             self._emit(RequestEvent("end", label, attempt_no, error=exc,
                                     elapsed=clock.now() - started))
             raise
-        self.limiter.on_success()
         self._emit(RequestEvent("end", label, attempt_no, status=response.status,
                                 elapsed=clock.now() - started,
                                 request_id=response.request_id))
+        return response
+
+    async def _exchange(self, call: _Call, time_left: float | None) -> Response:
+        """The request itself; the limiter and the breaker learn from its answer."""
+        try:
+            response = await self.transport.request(
+                call.method, call.path, json_body=call.json_body, params=call.params,
+                timeout=time_left, read_timeout=call.read_timeout,
+            )
+        except APIStatusError as exc:
+            self._on_status_error(exc, call.submit)
+            raise
+        self.limiter.on_success()
         return response
 
     def _on_status_error(self, exc: APIStatusError, submit: bool) -> None:

@@ -24,7 +24,7 @@ import enum
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
 import tenacity
 from attrs import frozen
@@ -85,17 +85,35 @@ class RetryPolicy:
         return rng.uniform(0, ceiling)
 
 
-class _Deadline:
-    """The time left of one call's overall budget."""
+class _Attempts(Generic[T]):
+    """The attempts of one call, and the time left of its overall budget (its deadline)."""
 
-    def __init__(self, timeout: float | None) -> None:
+    __slots__ = ("attempt", "count", "end", "label", "pending")
+
+    def __init__(self, attempt: Callable[[float | None], Awaitable[T]], timeout: float | None,
+                 label: str) -> None:
+        self.attempt = attempt
         self.end = None if timeout is None else clock.now() + timeout
+        self.label = label
+        self.count = 0
+        self.pending: Exception | None = None  # attempt 1's error, until tenacity takes it
 
     def remaining(self) -> float | None:
         return None if self.end is None else max(0.0, self.end - clock.now())
 
     def allows(self, wait: float) -> bool:
         return self.end is None or clock.now() + wait < self.end
+
+    async def once(self) -> T:
+        """The next attempt, with only the time that is left."""
+        if self.pending is not None:  # attempt 1, already made: hand tenacity its outcome
+            error, self.pending = self.pending, None
+            raise error
+        self.count += 1
+        left = self.remaining()
+        if left is not None and left <= 0:
+            raise APITimeoutError(f"{self.label}: deadline reached", request_sent=False)
+        return await self.attempt(left)
 
 
 async def run_with_retries(
@@ -113,30 +131,27 @@ async def run_with_retries(
 
     The last error is raised as it is; an ambiguous one is marked ``maybe_processed``.
     """
-    deadline = _Deadline(timeout)
-    attempts = 0
-
-    async def once() -> T:
-        nonlocal attempts
-        attempts += 1
-        left = deadline.remaining()
-        if left is not None and left <= 0:
-            raise APITimeoutError(f"{label}: deadline reached", request_sent=False)
-        return await attempt(left)
-
+    attempts: _Attempts[T] = _Attempts(attempt, timeout, label)
     try:
-        if policy.max_attempts <= 1:
-            return await once()  # polls are hot: no retry machinery for a single attempt
-        retrying = _retrying(policy, kind, deadline, rng or random.Random(), label, hook)
+        # Most calls succeed at once: the first attempt runs without a retry machine (building
+        # one costs more than the request's own CPU). Tenacity takes over only after a failure
+        # the policy may retry, starting from that first outcome.
         try:
-            return await retrying(once)
+            return await attempts.once()
+        except Exception as exc:
+            if policy.max_attempts <= 1 or not policy.may_retry(exc, kind):
+                raise
+            attempts.pending = exc
+        retrying = _retrying(policy, kind, attempts, rng or random.Random(), label, hook)
+        try:
+            return await retrying(attempts.once)
         finally:
             # tenacity keeps its last actions (bound methods of itself) in iter_state: clear
             # them so the executor is freed at once, not by the cyclic GC, whose full passes
             # over thousands of submits' leftovers would stall the loop for 100+ ms.
             retrying.iter_state.reset()
     except APIError as exc:
-        exc.attempts = attempts
+        exc.attempts = attempts.count
         if policy.is_ambiguous(exc, kind):
             exc.mark_maybe_processed(how_to_check)
         raise
@@ -145,7 +160,7 @@ async def run_with_retries(
 def _retrying(
     policy: RetryPolicy,
     kind: Idempotency,
-    deadline: _Deadline,
+    deadline: _Attempts[Any],
     jitter: random.Random,
     label: str,
     hook: EventHook | None,

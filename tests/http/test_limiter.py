@@ -188,3 +188,60 @@ async def test_no_rate_means_no_spacing() -> None:
     started = time.monotonic()
     await asyncio.gather(*(gauge.hold(limiter) for _ in range(50)))
     assert time.monotonic() - started < 0.05
+
+
+async def test_a_free_slot_is_taken_without_suspending() -> None:
+    """Private unit: the hot path of every API call takes a free slot with no await at all."""
+    limiter = AdaptiveLimiter(2)
+    acquiring = limiter.acquire(5.0)
+    with pytest.raises(StopIteration):
+        acquiring.send(None)  # finished on its first step: it never yielded to the loop
+    assert limiter.in_flight == 1
+    limiter.release()
+    assert limiter.in_flight == 0
+
+
+async def test_waiters_get_slots_in_arrival_order() -> None:
+    limiter = AdaptiveLimiter(1)
+    await limiter.acquire()
+    order: list[int] = []
+
+    async def wait(index: int) -> None:
+        await limiter.acquire()
+        order.append(index)
+        limiter.release()
+
+    waiters = []
+    for index in range(5):
+        waiters.append(asyncio.create_task(wait(index)))
+        await asyncio.sleep(0)  # each one queues before the next arrives
+    limiter.release()
+    await asyncio.gather(*waiters)
+    assert order == [0, 1, 2, 3, 4]
+    assert limiter.in_flight == 0
+
+
+async def test_a_slot_handed_to_a_waiter_that_gives_up_passes_on() -> None:
+    limiter = AdaptiveLimiter(1)
+    await limiter.acquire()
+    leaving = asyncio.create_task(limiter.acquire())
+    staying = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)
+    limiter.release()  # the slot is handed to the first waiter...
+    leaving.cancel()  # ...which gives up before it could use it
+    with pytest.raises(asyncio.CancelledError):
+        await leaving
+    await asyncio.wait_for(staying, 1.0)  # the next waiter gets it
+    assert limiter.in_flight == 1
+    limiter.release()
+    assert limiter.in_flight == 0
+
+
+async def test_a_wait_past_its_timeout_raises_and_takes_nothing() -> None:
+    limiter = AdaptiveLimiter(1)
+    await limiter.acquire()
+    with pytest.raises(TimeoutError):
+        await limiter.acquire(0.01)
+    limiter.release()
+    assert limiter.in_flight == 0
+    await asyncio.wait_for(limiter.acquire(), 1.0)
