@@ -18,12 +18,11 @@ from .. import _clock as clock
 from .._exceptions import APIStatusError, APITimeoutError, InsufficientCreditError
 from .events import EventHook, RequestEvent
 from .limiter import AdaptiveLimiter
-from .retry import Idempotency, RetryPolicy, run_with_retries
+from .retry import PUSHBACK_STATUSES, Idempotency, RetryPolicy, run_with_retries
 from .transport import Response, Transport
 
 log = logging.getLogger("phota_async")
 
-_PUSHBACK_STATUSES = frozenset({429, 503})
 
 
 @frozen
@@ -175,7 +174,7 @@ class Requester:
         return response
 
     def _on_status_error(self, exc: APIStatusError, submit: bool) -> None:
-        if exc.status in _PUSHBACK_STATUSES:
+        if exc.status in PUSHBACK_STATUSES:
             wait = exc.retry_after
             cap = self.policy.retry_after_cap
             self.limiter.on_pushback(None if wait is None else min(wait, cap))

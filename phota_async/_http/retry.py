@@ -37,8 +37,18 @@ from .events import EventHook, RequestEvent
 log = logging.getLogger("phota_async")
 T = TypeVar("T")
 
-_RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-_NOT_PROCESSED_STATUSES = frozenset({429, 503})  # the server says it did not take the work
+# The only status sets of the SDK. An API call is resent on these (see the table above):
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# The server says it took no work (and the limiter slows down on them):
+PUSHBACK_STATUSES = frozenset({429, 503})
+# A poll or a storage upload (no money at stake) also tries again after a timeout-like answer:
+TRANSIENT_STATUSES = RETRYABLE_STATUSES | {408, 425}
+
+
+def full_jitter(initial: float, maximum: float, attempt: int, rng: random.Random) -> float:
+    """A wait drawn uniformly from 0..min(maximum, initial x 2^(attempt-1)): the "full jitter"
+    backoff, which spreads many clients' retries instead of synchronising them."""
+    return rng.uniform(0, min(maximum, initial * 2 ** max(0, attempt - 1)))
 
 
 class Idempotency(enum.Enum):
@@ -62,8 +72,8 @@ class RetryPolicy:
         """Whether the failed attempt may be sent again, by the rules above."""
         if isinstance(exc, APIStatusError):
             if kind is Idempotency.UNSAFE:
-                return exc.status in _NOT_PROCESSED_STATUSES
-            return exc.status in _RETRYABLE_STATUSES
+                return exc.status in PUSHBACK_STATUSES
+            return exc.status in RETRYABLE_STATUSES
         if isinstance(exc, APIConnectionError):
             return kind is not Idempotency.UNSAFE or not exc.request_sent
         return False
@@ -73,7 +83,7 @@ class RetryPolicy:
         if kind is not Idempotency.UNSAFE or self.may_retry(exc, kind):
             return False
         if isinstance(exc, APIStatusError):
-            return exc.status in _RETRYABLE_STATUSES
+            return exc.status in RETRYABLE_STATUSES
         return isinstance(exc, APIConnectionError) and exc.request_sent
 
     def wait(self, exc: BaseException, attempt: int, rng: random.Random) -> float:
@@ -81,8 +91,7 @@ class RetryPolicy:
         hint = exc.retry_after if isinstance(exc, APIStatusError) else None
         if hint is not None:
             return min(hint, self.retry_after_cap)
-        ceiling = min(self.backoff_max, self.backoff_initial * 2 ** (attempt - 1))
-        return rng.uniform(0, ceiling)
+        return full_jitter(self.backoff_initial, self.backoff_max, attempt, rng)
 
 
 class _Attempts(Generic[T]):

@@ -33,6 +33,7 @@ from attrs import define, field, frozen
 
 from .. import _constants as C
 from .._exceptions import InvalidInputError
+from .._http.retry import full_jitter
 
 __all__ = ["Cadence", "Estimate", "PollConfig", "Work", "work_key"]
 
@@ -210,8 +211,8 @@ class PollConfig:
 
     def error_delay(self, errors: int, rng: random.Random) -> float:
         """Real seconds to wait after ``errors`` polls in a row failed (full jitter)."""
-        ceiling = min(self.error_backoff_max, self.error_backoff * 2 ** max(0, errors - 1))
-        return self.real(max(self.min_interval, ceiling * rng.random()))
+        wait = full_jitter(self.error_backoff, self.error_backoff_max, errors, rng)
+        return self.real(max(self.min_interval, wait))
 
 
 # --- Fitting ----------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from .._exceptions import (
     PhotaError,
     TrainingFailedError,
 )
-from .._http.retry import Idempotency
+from .._http.retry import TRANSIENT_STATUSES, Idempotency
 from .._http.transport import Response
 from .._redaction import redact
 from .._wire import validation as check
@@ -47,7 +47,6 @@ R = TypeVar("R")
 S = TypeVar("S")
 
 _TOKEN_PREFIX = "phj1."
-_RETRYABLE_POLL_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 # What a status answer that cannot be read raises while it is parsed and interpreted (bad
 # base64, a count of 1e999, JSON nested 100k deep, a wrong shape...).
 _MALFORMED = (ValueError, ArithmeticError, RecursionError, TypeError, LookupError, AttributeError)
@@ -264,7 +263,7 @@ class _RemoteJob(Generic[R, S]):
 
     def _on_poll_error(self, exc: APIError) -> float | None:
         transient = isinstance(exc, APIConnectionError) or (
-            isinstance(exc, APIStatusError) and exc.status in _RETRYABLE_POLL_STATUSES
+            isinstance(exc, APIStatusError) and exc.status in TRANSIENT_STATUSES
         )
         if not transient:  # 401, 404...: waiting longer will not help
             self._settle(error=exc)

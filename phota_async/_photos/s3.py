@@ -20,8 +20,8 @@ import anyio.to_thread
 
 from .. import _constants as C
 from .._exceptions import StorageError
+from .._http.retry import TRANSIENT_STATUSES
 from .inputs import CONTENT_TYPES, EXTENSIONS
-from .uploaders import TRANSIENT_STATUSES
 
 __all__ = ["S3Uploader"]
 

@@ -25,9 +25,10 @@ from .._exceptions import (
     StorageError,
     UploadError,
 )
+from .._http.retry import TRANSIENT_STATUSES
 from .._redaction import redact
 from .examine import PreparedPhoto
-from .uploaders import TRANSIENT_STATUSES, Uploader
+from .uploaders import Uploader
 
 __all__ = ["UploadProgress", "is_transient", "upload_photos"]
 

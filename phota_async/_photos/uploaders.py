@@ -24,17 +24,15 @@ import aiohttp
 
 from .. import _constants as C
 from .._exceptions import StorageError
+from .._http.retry import TRANSIENT_STATUSES
 from .._redaction import display_url
 
 __all__ = [
-    "TRANSIENT_STATUSES",
     "EmulatorBucketUploader",
     "PresignedPutUploader",
     "Uploader",
 ]
 
-TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-"""HTTP statuses after which the same upload may succeed when tried again."""
 
 
 @runtime_checkable
