@@ -94,11 +94,9 @@ async def post(url: str, body: bytes, signature: str | None) -> int:
 @pytest.mark.parametrize("encoding", ["hex", "sha256=", "base64"])
 async def test_a_callback_resolves_the_job_with_one_confirming_get(encoding: str) -> None:
     async with setup(policy=CallbackPolicy(encoding=encoding)) as (emu, phota, rec):  # type: ignore[arg-type]
-        started = time.monotonic()
         job = await phota.generate("a lighthouse", callback_url=rec.url, num_output_images=2)
         assert emu.api_requests("/generate")[0].json()["callback_url"] == rec.url
         result = await job.result(timeout=1.5)
-        assert time.monotonic() - started < 1.0  # long before the first poll was due
         assert isinstance(result, ImageResult) and len(result.download_urls) == 2
         assert rec.answers == [204] and [d.status for d in emu.callback_deliveries] == [204]
         assert job_gets(emu, job.id) == 1
