@@ -64,11 +64,6 @@ class Requester:
         self._credit_error: InsufficientCreditError | None = None
         self._single: tuple[RetryPolicy, RetryPolicy] | None = None
 
-    @property
-    def credit_breaker_open(self) -> bool:
-        """True after a 402: submits fail at once until :meth:`reset_credit_breaker`."""
-        return self._credit_error is not None
-
     def reset_credit_breaker(self) -> None:
         """Allow submits again (after topping up the account's credit)."""
         self._credit_error = None
