@@ -40,10 +40,10 @@ pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SI
 # would not get there. Each run costs a Python start (about a second on a loaded machine), so
 # there are no more than the test needs.
 SCHEDULE = ["upload", "upload", "training", "training", "submit", "submit", "wait", "wait",
-            "outside", "ctrl-c", "save"]
+            "save", "save", "outside", "ctrl-c"]
 EARLY = 4  # kill at one of the first EARLY checkpoints: each run dies early in its phase
 # What a run got done before it died depends on timing: short of this many SIGKILLs after the
-# schedule, more are made while items are left to save.
+# schedule, more are made while items are left to wait on or save.
 SIGKILLS = 10
 PROGRESS = "  [people trained "  # the end of a line that tells an item ended (not a terminal)
 
@@ -115,10 +115,12 @@ def test_killed_anywhere_and_run_again_bills_each_training_and_image_once(
                 at = rng.randint(1, min(EARLY, sure))
                 kills[phase] += run(url, tmp_path, crash=f"{phase}:{at}")[0] != 0
         while sum(kills.values()) - kills["ctrl-c"] < SIGKILLS and (
-                sure := sure_checkpoints(tmp_path, "save")):
+                left := [(p, n) for p in ("save", "wait", "submit")
+                         if (n := sure_checkpoints(tmp_path, p))]):
+            phase, sure = left[0]
             runs += 1
             at = rng.randint(1, min(EARLY, sure))
-            kills["save"] += run(url, tmp_path, crash=f"save:{at}")[0] != 0
+            kills[phase] += run(url, tmp_path, crash=f"{phase}:{at}")[0] != 0
         runs += 1
         code, out, err = run(url, tmp_path)
         assert code == 0, err
