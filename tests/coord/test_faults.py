@@ -163,7 +163,7 @@ async def test_redis_lost_mid_run_and_back(
         await worker.profiles.list()
         assert coordination.healthy
         job = await awaiter.generate("fanned out again", callback_url=rec.url)
-        assert len((await job.result(timeout=1.5)).download_urls) == 1  # before its first poll
+        assert len((await job.result(timeout=30)).download_urls) == 1  # before its first poll
         assert job_gets(emu, job.id) == 1
 
 

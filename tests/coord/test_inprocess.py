@@ -86,7 +86,7 @@ async def test_a_callback_verified_by_one_client_resolves_the_job_another_awaits
         emu, shared, poll=poll
     ) as (web, worker), receiver(web) as rec:
         job = await worker.generate("a lighthouse", callback_url=rec.url)
-        result = await job.result(timeout=1.5)
+        result = await job.result(timeout=30)
         assert len(result.download_urls) == 1 and rec.answers == [204]
         assert job_gets(emu, job.id) == 1  # the awaiting client's confirming GET, no other
 

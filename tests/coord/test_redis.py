@@ -141,7 +141,7 @@ async def test_a_callback_received_by_one_process_resolves_the_job_in_another(
 ) -> None:
     async with web_and_worker(redis_server, job_seconds=FAST_JOBS) as (emu, _web, worker, rec):
         job = await worker.generate("a lighthouse", callback_url=rec.url, num_output_images=2)
-        result = await job.result(timeout=1.5)  # long before its first poll was due
+        result = await job.result(timeout=30)  # long before its first poll was due
         assert len(result.download_urls) == 2 and rec.answers == [204]
         assert job_gets(emu, job.id) == 1
         get = emu.api_requests(f"/jobs/{job.id}")[0]
