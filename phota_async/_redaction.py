@@ -37,21 +37,32 @@ class KeyRedactor:
     Its repr never shows the secret.
     """
 
-    __slots__ = ("_markers", "_pattern", "_span")
+    __slots__ = ("_marker", "_marker_bytes", "_pattern", "_span")
 
     def __init__(self, secret: str) -> None:
         cores = _base64_cores(secret.encode())
         self._pattern = _pattern(secret, cores)
-        # Every match holds one of these: a quick substring test spares the regex a scan of
-        # megabytes of base64 image that cannot hold the secret.
-        self._markers = (secret, "\\", "%", *cores)
+        # Every match holds one of these: a quick search for them spares the full pattern a
+        # scan of megabytes of base64 image that cannot hold the secret.
+        markers = (secret, "\\", "%", *cores)
+        self._marker = re.compile("|".join(re.escape(m) for m in markers))
+        self._marker_bytes = re.compile(self._marker.pattern.encode())
         self._span = 6 * len(secret)  # the longest form: every character as \uXXXX
 
     def __call__(self, text: str) -> str:
         """``text`` with every form of the secret replaced by ``***``."""
-        if not any(marker in text for marker in self._markers):
+        if self._marker.search(text) is None:
             return text
         return self._pattern.sub(_HIDDEN, text)
+
+    def may_hide(self, text: str | bytes) -> bool:
+        """False when ``text`` (or any string JSON-decoded from it) surely holds no form of the
+        secret: without escapes, decoded strings are slices of the text itself."""
+        if isinstance(text, bytes):
+            # JSON may come as UTF-16 or UTF-32, where the secret's bytes are interleaved with
+            # zeros: such a body is always scrubbed.
+            return b"\x00" in text or self._marker_bytes.search(text) is not None
+        return self._marker.search(text) is not None
 
     def excerpt(self, text: str, length: int) -> str:
         """The first ``length`` characters of ``text``, redacted: a cut through the middle of

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -21,6 +22,7 @@ import attrs
 from attrs import field, frozen
 from multidict import CIMultiDictProxy
 
+from .. import _clock as clock
 from .. import _constants as C
 from .._exceptions import (
     APIConnectionError,
@@ -187,6 +189,9 @@ class Transport:
         self._shut = False
         self._deprecations_seen: set[tuple[str, str]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._timeouts: tuple[tuple[float | None, float | None], aiohttp.ClientTimeout] = (
+            (-1.0, None), aiohttp.ClientTimeout()
+        )
         self.opened_session = False
 
     def __repr__(self) -> str:
@@ -238,17 +243,21 @@ class Transport:
             await self._session.close()
 
     def url(self, path: str) -> str:
-        """The absolute URL of an API path."""
-        return urljoin(self.base_url, path.lstrip("/"))
+        """The absolute URL of an API path (made of checked ids: a plain concatenation)."""
+        return self.base_url + path.lstrip("/")
 
     def is_api_url(self, url: str) -> bool:
         """True when ``url`` is on the API's own origin (the only place the key may go)."""
         return _origin(url) == self._origin
 
     def _timeout(self, total: float | None, read: float | None) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(
-            total=total, connect=self._connect_timeout, sock_read=read or self._read_timeout
-        )
+        key = (total, read)
+        if self._timeouts[0] != key:  # without a deadline, attempts reuse the last one
+            self._timeouts = (key, aiohttp.ClientTimeout(
+                total=total, connect=self._connect_timeout, sock_read=read or self._read_timeout,
+                ceil_threshold=math.inf,  # exact deadlines: never rounded up to a whole second
+            ))
+        return self._timeouts[1]
 
     async def request(
         self,
@@ -274,19 +283,25 @@ class Transport:
         budget = self._attempt_budget(read_timeout)
         by_budget = budget is not None and (timeout is None or budget < timeout)
         limit = budget if by_budget else timeout
+        # aiohttp's own total timeout is the attempt's one deadline (a second timer of ours
+        # would cost as much again); a redirect's hop gets what is left of it.
+        end = None if limit is None else clock.now() + limit
+        left = limit
         try:
-            async with asyncio.timeout(limit):
-                for _ in range(_MAX_REDIRECTS + 1):
-                    async with session.request(
-                        method, url, data=body, params=params,
-                        headers=self._headers(json=body is not None),
-                        allow_redirects=False, timeout=self._timeout(limit, read_timeout),
-                    ) as resp:
-                        if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
-                            url = self._redirect_target(url, resp)
-                            continue
-                        return await self._read(method, path, resp)
-                raise APIConnectionError(f"{method} {path}: too many redirects")
+            for _ in range(_MAX_REDIRECTS + 1):
+                if left is not None and left <= 0:  # aiohttp reads a total of 0 as "none"
+                    raise TimeoutError
+                async with session.request(
+                    method, url, data=body, params=params,
+                    headers=self._headers(json=body is not None),
+                    allow_redirects=False, timeout=self._timeout(left, read_timeout),
+                ) as resp:
+                    if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
+                        url = self._redirect_target(url, resp)
+                        left = None if end is None else end - clock.now()
+                        continue
+                    return await self._read(method, path, resp)
+            raise APIConnectionError(f"{method} {path}: too many redirects")
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             sent = not isinstance(exc, aiohttp.ConnectionTimeoutError)
             why = f" (an attempt may take {budget:g}s: attempt_timeout)" if by_budget else ""
@@ -333,7 +348,8 @@ class Transport:
         request_id = self._request_id(resp)
         label = f"{method} /{path}"
         log.debug("%s %s -> %s (request id %s)", method, path, resp.status, request_id)
-        self._note_deprecation(method, path, resp.headers.get(C.DEPRECATION_HEADER))
+        if C.DEPRECATION_HEADER in resp.headers:
+            self._note_deprecation(method, path, resp.headers[C.DEPRECATION_HEADER])
         if resp.status >= 400:  # an error page is read up to the cap: its start says enough
             body = await self._read_capped(resp, label, self._max_bytes, truncate=True)
             raise _status_error(method, path, resp, body, request_id, self._redact,

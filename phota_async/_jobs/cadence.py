@@ -406,6 +406,8 @@ class Cadence:
         self._rng = rng
         self._loaded = dict(_learned(config.learned))
         self._durations: dict[str, _Durations] = {}
+        # The same, by the work tuple itself: the hot path of every poll plan skips the key.
+        self._lookup: dict[tuple[Work, bool], _Durations] = {}
         self._waiting: dict[str, weakref.WeakSet[Any]] = {}
         self._scouts: dict[str, weakref.WeakSet[Any]] = {}
 
@@ -531,7 +533,9 @@ class Cadence:
 
     def _release(self, job: Hashable, work: Work) -> None:
         for registry in (self._waiting, self._scouts):
-            registry.get(work[0], weakref.WeakSet()).discard(job)
+            jobs = registry.get(work[0])
+            if jobs is not None:
+                jobs.discard(job)
 
     def _both(self, work: Work) -> tuple[_Durations, ...]:
         if not self.config.learn:
@@ -539,6 +543,12 @@ class Cadence:
         return self._of(work), self._of(work, endpoint_only=True)
 
     def _of(self, work: Work, *, endpoint_only: bool = False) -> _Durations:
+        durations = self._lookup.get((work, endpoint_only))
+        if durations is None:
+            durations = self._lookup[work, endpoint_only] = self._make(work, endpoint_only)
+        return durations
+
+    def _make(self, work: Work, endpoint_only: bool) -> _Durations:
         key = work_key(work, endpoint_only=endpoint_only)
         durations = self._durations.get(key)
         if durations is None:

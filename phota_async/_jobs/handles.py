@@ -123,10 +123,12 @@ class _RemoteJob(Generic[R, S]):
             return self._settled()
         future = self.add_waiter()
         try:
+            if timeout is None:  # the common case: no timer to arm and cancel
+                return await asyncio.shield(future)
             async with asyncio.timeout(timeout) as scope:
                 return await asyncio.shield(future)
         except TimeoutError:
-            if scope.expired():
+            if timeout is not None and scope.expired():
                 raise JobTimeoutError(
                     f"still {self._status_text()} after waiting {timeout}s; the job goes on, "
                     "await it again to keep waiting", job_id=str(self.id),

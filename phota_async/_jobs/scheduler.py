@@ -1,7 +1,8 @@
 """One poll scheduler per client: a heap of next-due times and a fixed pool of poll workers.
 
 Ten thousand pending jobs are ten thousand heap entries, not ten thousand sleeping tasks: the
-number of tasks is ``1 + workers`` whatever the number of jobs. A job is polled only while someone
+number of tasks is ``workers`` whatever the number of jobs, and one loop timer (a callback, not
+a task) hands each job to a worker when it comes due. A job is polled only while someone
 waits on it (``await job``, ``job.updates()``); when the last waiter leaves, its entry is dropped
 the next time it comes due. With a poll budget (``max_per_second``), due jobs wait in a backlog
 and each free poll goes to the job most likely to have finished; polls start at least
@@ -81,7 +82,7 @@ class PollScheduler:
         self._next_start = 0.0
         self._idle = workers
         self._seq = itertools.count()
-        self._wakeup: asyncio.Event | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._ready: asyncio.Queue[Pollable] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
@@ -94,7 +95,7 @@ class PollScheduler:
 
     @property
     def task_count(self) -> int:
-        """Tasks the scheduler runs (constant: one timer and the workers)."""
+        """Tasks the scheduler runs (constant: its workers)."""
         return sum(1 for t in self._tasks if not t.done())
 
     def schedule(self, job: Pollable, delay: float) -> None:
@@ -125,8 +126,8 @@ class PollScheduler:
     def _put(self, job: Pollable, due: float) -> None:
         self._due[job] = due  # any older heap entry of the job is now stale
         heapq.heappush(self._heap, (due, next(self._seq), job))
-        if self._heap[0][2] is job and self._wakeup is not None:
-            self._wakeup.set()
+        if self._heap[0][2] is job:
+            self._arm()
 
     def _start(self) -> None:
         if self._closed:
@@ -138,11 +139,9 @@ class PollScheduler:
             self._bind_loop()
         if self._tasks and not self._tasks[0].done():
             return
-        self._wakeup = asyncio.Event()
         self._ready = asyncio.Queue()
         self._idle = self._workers
-        self._tasks = [asyncio.create_task(self._timer(), name="phota-poll-timer")]
-        self._tasks += [
+        self._tasks = [
             asyncio.create_task(self._worker(), name=f"phota-poll-worker-{i}")
             for i in range(self._workers)
         ]
@@ -151,6 +150,9 @@ class PollScheduler:
         """Stop polling and wake every waiter with :class:`ClientClosedError` (the jobs go on
         at the server; the error says how to re-attach them on an open client)."""
         self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -168,21 +170,35 @@ class PollScheduler:
 
     # --- The timer: due jobs to the workers, or to the backlog under a budget ----------------
 
-    async def _timer(self) -> None:
-        assert self._wakeup is not None
-        while True:
-            self._wakeup.clear()
-            now = clock.now()
-            if not self._pop_due(now):
-                await asyncio.sleep(0)  # a burst: let the workers run, then go on
-                continue
+    def _arm(self) -> None:
+        """Set the one loop timer to the next moment there is work to hand out (the earliest
+        due time, or the backlog's next rescoring while a worker is idle under a budget)."""
+        when = self._heap[0][0] if self._heap else None
+        if self._backlog and self._idle:
+            rescore = self._rescored + _RESCORE_EVERY
+            when = rescore if when is None else min(when, rescore)
+        if self._timer is not None:
+            if when is not None and self._timer.when() <= when:
+                return  # it fires first, and re-arms then
+            self._timer.cancel()
+        self._timer = None if when is None or self._closed else (
+            asyncio.get_running_loop().call_at(when, self._tick)
+        )
+
+    def _tick(self) -> None:
+        """The timer fired: hand out what is due, then arm it again."""
+        self._timer = None
+        now = clock.now()
+        all_out = True
+        try:
+            all_out = self._pop_due(now)
             self._feed(now)
-            waits = [self._heap[0][0] - now] if self._heap else []
-            if self._backlog and self._idle:
-                waits.append(self._rescored + _RESCORE_EVERY - now)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.0, min(waits)) if waits else None):
-                    await self._wakeup.wait()
+        finally:
+            if self._timer is None and not self._closed:
+                if all_out:
+                    self._arm()
+                else:  # a burst: the rest on the next loop pass, once the workers have run
+                    self._timer = asyncio.get_running_loop().call_at(now, self._tick)
 
     def _pop_due(self, now: float) -> bool:
         """Hand out the jobs due by ``now``; False if more are due than one batch."""
@@ -224,12 +240,13 @@ class PollScheduler:
     # --- The workers ---------------------------------------------------------------------------
 
     async def _worker(self) -> None:
-        assert self._ready is not None and self._wakeup is not None
+        assert self._ready is not None
         while True:
             job = await self._ready.get()
             delay: float | None = None
             try:
-                await self._pace()
+                if self._interval:
+                    await self._pace()
                 self.polls += 1
                 delay = await job.poll_once()
             except Exception as exc:  # a bug must end this job loudly, never strand it
@@ -237,9 +254,10 @@ class PollScheduler:
                 job.fail(exc)
             finally:
                 self._busy.discard(job)
-                if self._interval:
+                if self._interval:  # a worker is free for the backlog
                     self._idle += 1
-                    self._wakeup.set()
+                    self._feed(clock.now())
+                    self._arm()
             if job in self._again:
                 self._again.discard(job)
                 delay = 0.0 if delay is not None else None

@@ -23,6 +23,7 @@ from cattrs.gen import make_dict_unstructure_fn, override
 
 from .. import _constants as C
 from .._exceptions import APIResponseError
+from .._redaction import KeyRedactor
 from .enums import JobState, ProfileStatus
 from .models import (
     EditRequest,
@@ -92,7 +93,7 @@ def decode_json(
     body: bytes | str,
     *,
     max_depth: int = C.MAX_JSON_DEPTH,
-    scrub: Callable[[str], str] | None = None,
+    scrub: KeyRedactor | None = None,
 ) -> Any:
     """``body`` decoded as JSON; ValueError saying why when it is not JSON or nests containers
     deeper than ``max_depth`` (a hostile answer must not end in a RecursionError).
@@ -108,9 +109,23 @@ def decode_json(
         raise ValueError(f"it is not JSON ({type(exc).__name__})") from None
     if isinstance(value, str):
         return scrub(value) if scrub else value
-    if isinstance(value, dict | list) and not _walk(value, max_depth, scrub):
+    if not isinstance(value, dict | list):
+        return value
+    # The common answer is small and holds no trace of the secret: two scans in C then spare
+    # the walk over every string (a body cannot nest deeper than it has brackets).
+    if scrub is not None and not scrub.may_hide(body):
+        scrub = None
+    if scrub is None and _brackets(body) <= max_depth:
+        return value
+    if not _walk(value, max_depth, scrub):
         raise ValueError(f"it nests deeper than {max_depth} levels")
     return value
+
+
+def _brackets(body: bytes | str) -> int:
+    if isinstance(body, bytes):
+        return body.count(b"[") + body.count(b"{")
+    return body.count("[") + body.count("{")
 
 
 def _walk(root: dict[str, Any] | list[Any], limit: int, scrub: Callable[[str], str] | None) -> bool:

@@ -183,3 +183,27 @@ async def test_an_excerpt_cut_through_an_echoed_key_shows_no_part_of_it(at: int)
 
 async def _text(text: str) -> web.Response:
     return web.Response(text=text, content_type="application/json")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32-be"])
+async def test_a_key_echoed_in_utf16_or_utf32_json_is_hidden(
+    encoding: str, seen: Seen, caplog: pytest.LogCaptureFixture
+) -> None:
+    """JSON may be UTF-16 or UTF-32 (``json.loads`` reads them): the quick check that spares
+    plain answers the scrub must not be blind to a key whose bytes are interleaved with zeros."""
+    body = f'{{"job_id": "j1", "status": "failed", "error": {{"message": "bad {KEY}"}}}}'
+
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(body=body.encode(encoding), content_type="application/json")
+
+    async with hostile({"GET /jobs/j1": echo}) as api, \
+            client_of(api, on_event=seen.events.append) as phota:
+        snapshot = await phota.jobs.get("j1")
+        job = phota.jobs.attach("j1")
+        await job.refresh()
+        with pytest.raises(Exception) as info:
+            await job
+    assert snapshot.error is not None and snapshot.error.message is not None
+    assert snapshot.error.message.startswith("bad ")
+    for text_seen in [*seen.texts(info.value, caplog), repr(snapshot)]:
+        assert leaks(text_seen) == [], text_seen
