@@ -75,20 +75,31 @@ async def warm_up(session: aiohttp.ClientSession, url: str, connections: int) ->
 
 
 class Clocks:
-    """CPU time of this process, wall time and gen-0 GC passes over a ``with`` block."""
+    """CPU time of this process, wall time, gen-0 GC passes and the CPU time the cyclic GC took
+    (all generations) over a ``with`` block."""
 
-    cpu = wall = 0.0
+    cpu = wall = gc_cpu = 0.0
     gc0 = 0
 
     @contextmanager
     def measure(self) -> Iterator[Clocks]:
+        started: list[float] = []
+
+        def on_gc(phase: str, _: dict[str, Any]) -> None:
+            if phase == "start":
+                started.append(time.process_time())
+            elif started:
+                self.gc_cpu += time.process_time() - started.pop()
+
         gc_before = gc.get_stats()[0]["collections"]
+        gc.callbacks.append(on_gc)
         cpu, wall = time.process_time(), time.perf_counter()
         try:
             yield self
         finally:
             self.cpu = time.process_time() - cpu
             self.wall = time.perf_counter() - wall
+            gc.callbacks.remove(on_gc)
             self.gc0 = gc.get_stats()[0]["collections"] - gc_before
 
 

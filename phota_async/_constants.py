@@ -205,3 +205,6 @@ POLL_MALFORMED_LIMIT: Final = 3
 # What a finished job taught fades by half after this many more jobs of its kind: the estimate
 # follows a server that changes.
 POLL_MEMORY: Final = 1000
+# A new estimate re-plans the waiting jobs this many at a time per loop pass: re-planning ten
+# thousand at once would hold the loop for a tenth of a second or more.
+REPLAN_SLICE: Final = 256

@@ -276,7 +276,10 @@ class _Durations:
     prior: Estimate
     loaded: bool
     finished: dict[tuple[float, float], float] = field(factory=dict)
+    # job -> the 1% bin of the last age it was seen running; and how many jobs each bin holds,
+    # kept as they change, so that a fit costs the same for 10 or 10,000 waiting jobs.
     running: dict[Hashable, float] = field(factory=dict)
+    _running_bins: dict[float, int] = field(factory=dict)
     estimate: Estimate | None = None
     changes: int = 0
     _fresh: int = 0  # finished jobs added since the last fit
@@ -287,6 +290,25 @@ class _Durations:
     def __attrs_post_init__(self) -> None:
         if self.loaded:
             self.estimate = self.prior
+
+    def set_running(self, job: Hashable, age: float) -> None:
+        """``job`` was seen running at ``age`` (its latest, and so its tightest, lower bound)."""
+        self.drop_running(job)
+        low = self.running[job] = _log_bin(age)
+        self._running_bins[low] = self._running_bins.get(low, 0) + 1
+        self.changes += 1
+
+    def drop_running(self, job: Hashable) -> bool:
+        """``job`` is no longer waited on as running; True if it was."""
+        low = self.running.pop(job, None)
+        if low is None:
+            return False
+        left = self._running_bins[low] - 1
+        if left:
+            self._running_bins[low] = left
+        else:
+            del self._running_bins[low]
+        return True
 
     def learned_anything(self) -> bool:
         return self.loaded or bool(self.finished)
@@ -315,9 +337,9 @@ class _Durations:
             return False
         self._fade()
         bins = dict(self.finished)
-        for age in self.running.values():
-            key = (_log_bin(age), math.inf)
-            bins[key] = bins.get(key, 0.0) + 1.0
+        for low, jobs in self._running_bins.items():
+            key = (low, math.inf)
+            bins[key] = bins.get(key, 0.0) + jobs
         weights = (_LOADED_WEIGHT if self.loaded else _PRIOR_MU_WEIGHT,
                    _LOADED_WEIGHT if self.loaded else _PRIOR_SIGMA_WEIGHT)
         old = self.estimate
@@ -481,8 +503,7 @@ class Cadence:
         """A poll found ``job`` still running at ``age``; True when plans should be re-made."""
         moved = False
         for durations in self._both(work):
-            durations.running[job] = age
-            durations.changes += 1
+            durations.set_running(job, age)
             moved = durations.refit() or moved
         return moved
 
@@ -491,7 +512,7 @@ class Cadence:
         estimate moved and the waiting jobs of the endpoint should be re-planned."""
         moved = False
         for durations in self._both(work):
-            durations.running.pop(job, None)
+            durations.drop_running(job)
             durations.add_finished(low, high)
             durations.changes += 1
             moved = durations.refit() or moved
@@ -501,7 +522,7 @@ class Cadence:
     def forget(self, job: Hashable, work: Work) -> None:
         """``job`` is no longer waited on, or failed: it teaches nothing more."""
         for durations in self._both(work):
-            if durations.running.pop(job, None) is not None:
+            if durations.drop_running(job):
                 durations.changes += 1
         self._release(job, work)
 

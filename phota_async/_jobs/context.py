@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import weakref
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from attrs import define, field
 
+from .. import _constants as C
 from .._http.requester import Requester
 from .._http.transport import Transport
 from .cadence import Cadence, PollConfig
@@ -37,16 +40,36 @@ class ClientContext:
     registry: weakref.WeakValueDictionary[tuple[str, str], _RemoteJob[Any, Any]] = field(
         factory=weakref.WeakValueDictionary
     )
+    # Re-plans under way: endpoint -> the jobs still to re-plan.
+    _replanning: dict[str, deque[_RemoteJob[Any, Any]]] = field(factory=dict, init=False)
 
     @cadence.default
     def _cadence(self) -> Cadence:
         return Cadence(self.poll, self.rng)
 
     def replan(self, endpoint: str) -> None:
-        """What is known of ``endpoint``'s durations changed: move its waiting jobs' polls."""
-        for job in self.cadence.waiting(endpoint):
-            if job.wants_polling():
-                self.scheduler.reschedule(job, job._planned_delay())
+        """What is known of ``endpoint``'s durations changed: move its waiting jobs' polls.
+
+        A slice of ``REPLAN_SLICE`` jobs at a time, the rest on the next loop passes: ten
+        thousand waiting jobs must not hold the loop for a tenth of a second. A new estimate
+        while a re-plan is under way starts it again (each job is planned on the newest one).
+        """
+        self._replanning[endpoint] = deque(self.cadence.waiting(endpoint))
+        if len(self._replanning) == 1:
+            self._replan_slice()
+
+    def _replan_slice(self) -> None:
+        try:
+            for endpoint, jobs in list(self._replanning.items()):
+                for _ in range(min(len(jobs), C.REPLAN_SLICE)):
+                    job = jobs.popleft()
+                    if job.wants_polling():
+                        self.scheduler.reschedule(job, job._planned_delay())
+                if not jobs:
+                    del self._replanning[endpoint]
+        finally:
+            if self._replanning:
+                asyncio.get_running_loop().call_soon(self._replan_slice)
 
     @property
     def transport(self) -> Transport:

@@ -33,6 +33,8 @@ _RESCORE_EVERY = 1.0
 # A job due within this of now is due: a loop clock that ticks in microseconds (a virtual one)
 # must not leave the timer waking for a due time a hair ahead, again and again.
 _TICK = 1e-6
+# The heap is rebuilt without its stale entries once they outnumber the live ones by this much.
+_STALE_SLACK = 1024
 
 
 class Pollable(Protocol):
@@ -125,6 +127,10 @@ class PollScheduler:
 
     def _put(self, job: Pollable, due: float) -> None:
         self._due[job] = due  # any older heap entry of the job is now stale
+        if len(self._heap) > 2 * len(self._due) + _STALE_SLACK:
+            # Re-plans of thousands of jobs leave as many stale entries each: drop them.
+            self._heap = [entry for entry in self._heap if self._due.get(entry[2]) == entry[0]]
+            heapq.heapify(self._heap)
         heapq.heappush(self._heap, (due, next(self._seq), job))
         if self._heap[0][2] is job:
             self._arm()

@@ -246,8 +246,10 @@ def _payload_size(fields: dict[str, Any]) -> int:
     """Roughly how many bytes the body will be: its strings (base64 images) dominate."""
     size = 0
     for value in fields.values():
-        items = value if isinstance(value, list) else [value]
-        size += sum(len(item) for item in items if isinstance(item, str))
+        if isinstance(value, str):
+            size += len(value)
+        elif isinstance(value, list):
+            size += sum(len(item) for item in value if isinstance(item, str))
     return size
 
 

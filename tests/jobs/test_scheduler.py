@@ -21,6 +21,7 @@ from phota_async import (
     JobTimeoutError,
     NotFoundError,
 )
+from phota_async import _constants as C
 from phota_async.emulator import Dialect, PhotaEmulator
 from tests.conftest import TIME_SCALE, make_client, photo, virtual_client, virtual_emulator
 
@@ -151,6 +152,42 @@ async def test_a_warm_client_polls_at_most_three_times_per_job() -> None:
         for _ in range(2):  # the client learns the endpoints' durations
             await polls_per_job(emu, phota, 5)
         assert await polls_per_job(emu, phota, 10) <= 3.0
+
+
+@pytest.mark.looptime
+async def test_a_new_estimate_re_plans_thousands_of_jobs_a_slice_per_loop_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Re-planning ten thousand waiting jobs at once held the loop for 0.1..0.5 s: a new
+    estimate now moves ``REPLAN_SLICE`` of them per loop pass, until every one is re-planned."""
+    count = 3 * C.REPLAN_SLICE + 10
+    async with virtual_emulator() as emu, virtual_client(emu, max_concurrency=64) as phota:
+        jobs = [await phota.generate(f"many {i}") for i in range(count)]
+        waiting = [asyncio.ensure_future(job.result()) for job in jobs]
+        await asyncio.sleep(0)  # every job has a waiter and a planned poll
+        planned: list[int] = []
+        original = Job._planned_delay
+
+        def counted(job: Job) -> float:
+            planned.append(1)
+            return original(job)
+
+        monkeypatch.setattr(Job, "_planned_delay", counted)
+        phota._ctx.replan("generate")
+        passes = [len(planned)]
+        while sum(passes) < count:
+            await asyncio.sleep(0)
+            passes.append(len(planned) - sum(passes))
+        assert passes[0] == C.REPLAN_SLICE and max(passes) == C.REPLAN_SLICE
+        assert sum(passes) == count and len(passes) == 4
+        monkeypatch.setattr(Job, "_planned_delay", original)
+        for _ in range(6):  # each re-plan leaves a stale heap entry per job: they are dropped
+            phota._ctx.replan("generate")
+            for _ in range(4):
+                await asyncio.sleep(0)
+        assert len(phota.scheduler._heap) <= 2 * count + 1024
+        results = await asyncio.gather(*waiting)  # re-planned, every job still resolves
+        assert all(isinstance(result, ImageResult) for result in results)
 
 
 # --- Leaving the heap -----------------------------------------------------------------------------
