@@ -1,10 +1,10 @@
 """The emulator in its own process, for the benchmarks: ``python -m benchmarks._server JSON``.
 
 JSON holds the emulator's options (``time_scale``, ``record_requests``, ``poll_hints``,
-``rate_limit`` [rps, burst], ``faults``, ``api_key``). The process prints ``READY <url>`` on
-stdout once it listens on loopback, then answers one command per line of stdin: ``stats``
-prints one JSON line (billed jobs, duplicate charges, API requests seen); ``quit`` (or the end
-of stdin) stops it.
+``rate_limit`` [rps, burst], ``faults``, ``plain_outputs``, ``api_key``). The process prints
+``READY <url>`` on stdout once it listens on loopback, then answers one command per line of
+stdin: ``stats`` prints one JSON line (billed jobs, duplicate charges, API requests seen);
+``quit`` (or the end of stdin) stops it.
 Its work is therefore never counted as the client's CPU time or loop lag.
 """
 
@@ -37,6 +37,7 @@ async def serve(options: dict[str, Any]) -> None:
         dialect=Dialect(poll_hints=options.get("poll_hints", False)),
         record_requests=options.get("record_requests", False),
         seed=options.get("seed", 0),
+        plain_outputs=options.get("plain_outputs", False),
     )
     if options.get("rate_limit"):
         rps, burst = options["rate_limit"]

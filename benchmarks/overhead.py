@@ -164,7 +164,7 @@ def print_ladder(ladders: list[dict[str, list[float]]], await_extra: float) -> d
 
 
 async def run(quick: bool) -> dict[str, Any]:
-    count, rounds = (2000, 3) if quick else (5000, 5)
+    count, rounds = (1500, 3) if quick else (5000, 5)
     sdk: list[dict[str, Clocks]] = []
     raw: list[dict[str, Clocks]] = []
     ladders: list[dict[str, list[float]]] = []

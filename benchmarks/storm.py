@@ -93,7 +93,7 @@ def figures(count: int, elapsed: float, statuses: Counter[str], server: dict[str
 
 
 async def run(quick: bool) -> dict[str, Any]:
-    count, extra = (120, 120) if quick else (2000, 500)
+    count, extra = (80, 80) if quick else (2000, 500)
     rows_spec: list[tuple[str, str, Any]] = [
         ("raw", "raw aiohttp, resend after Retry-After", lambda: raw_run(count)),
         ("sdk", f"phota_async, rate_limit={RPS:g}",

@@ -33,6 +33,7 @@ class Settings:
     fetch_timeout: float
     record_requests: bool
     refresh_expired_urls: bool = False
+    plain_outputs: bool = False
 
 
 @attrs.define(eq=False)
@@ -77,6 +78,7 @@ class Context:
             tasks=tasks,
             job_seconds=settings.job_seconds,
             render_job=lambda job: settings.dialect.job_object(job, clock),
+            plain_outputs=settings.plain_outputs,
         )
         training = TrainingRunner(
             clock=clock,

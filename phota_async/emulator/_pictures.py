@@ -117,6 +117,12 @@ def render_outputs(
     ]
 
 
+@functools.lru_cache(maxsize=8)
+def plain_output(fmt: str) -> bytes:
+    """One small plain output picture in ``fmt`` (the emulator's ``plain_outputs`` mode)."""
+    return _encode(Image.new("RGB", (64, 64), (90, 120, 150)), fmt)
+
+
 def profile_picture(photo: bytes) -> bytes:
     """A JPEG thumbnail of the first training photo (a drawn stand-in if Pillow cannot read it)."""
     try:

@@ -50,6 +50,7 @@ class JobRunner:
         tasks: BackgroundTasks,
         job_seconds: Mapping[str, JobSeconds],
         render_job: JobObjectRenderer,
+        plain_outputs: bool = False,
     ) -> None:
         self._clock = clock
         self._store = store
@@ -59,6 +60,7 @@ class JobRunner:
         self._tasks = tasks
         self._job_seconds = job_seconds
         self._render_job = render_job
+        self._plain_outputs = plain_outputs
         self._lifecycles: dict[str, asyncio.Task[None]] = {}
 
     def submit(self, request: ImageRequest, *, origin: str) -> JobRecord:
@@ -141,11 +143,14 @@ class JobRunner:
         # The outputs show who was named (their picture and tag) and the prompt's words.
         named = [self._store.profiles.get(pid) for pid in request.profile_ids]
         subjects = [_images.Subject(p.id, p.tag or p.id, p.picture) for p in named if p is not None]
-        images = await asyncio.to_thread(
-            functools.partial(_images.render_outputs, caption=request.prompt or request.kind,
-                              subjects=subjects),
-            seed, request.num_output_images, fmt, request.aspect_ratio,
-        )
+        if self._plain_outputs:
+            images = [_images.plain_output(fmt)] * request.num_output_images
+        else:
+            images = await asyncio.to_thread(
+                functools.partial(_images.render_outputs, caption=request.prompt or request.kind,
+                                  subjects=subjects),
+                seed, request.num_output_images, fmt, request.aspect_ratio,
+            )
         counts = {profile_id: len(images) for profile_id in request.profile_ids}
         if request.response_mode == "bytes":
             return JobResult(tuple(images), (), counts)

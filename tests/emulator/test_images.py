@@ -168,3 +168,15 @@ async def test_sync_call_past_600_emulated_seconds_is_504_and_refunded(api: Api)
     assert status == 504, data
     assert api.emu.total_billed == 0.0
     assert api.emu.ledger[-1].kind == "refund"
+
+
+@pytest.mark.parametrize("emu_options", [{"plain_outputs": True}])
+async def test_plain_outputs_are_small_real_pictures_in_the_asked_format(api: Api) -> None:
+    """The load-test mode: no drawing, but still a picture that decodes, in the format asked."""
+    for fmt, magic in (("png", b"\x89PNG"), ("jpg", b"\xff\xd8\xff")):
+        status, data = await api.post("/generate", {"prompt": "x", "num_output_images": 2,
+                                                     "output_format": fmt})
+        assert status == 200, data
+        assert len(data["images"]) == 2
+        picture = base64.b64decode(data["images"][0])
+        assert picture.startswith(magic) and _size(data["images"][0]) == (64, 64)
