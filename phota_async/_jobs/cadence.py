@@ -58,6 +58,9 @@ _SURPRISES = 4
 # endpoint were found done by a poll before their callback came (lost or late callbacks).
 _CALLBACK_MEMORY = 10
 _CALLBACK_LOSSES = 1
+# A job still running at an age by which fewer than this share of jobs end is no news (and
+# hundreds of such jobs, one bin each, would only slow every fit down).
+_NO_NEWS = 0.01
 _SIGMA_RANGE = (0.03, 2.0)
 _MEDIAN_RANGE = (0.05, 86_400.0)
 
@@ -641,12 +644,21 @@ class Cadence:
     def _hear_silence(self, endpoint: str) -> None:
         """The jobs still waiting for their callback are still running: without them, the jobs
         of a batch that called back first (the quickest) would teach too short a duration."""
+        floors: dict[int, float] = {}  # by id of the durations: the youngest age that is news
         for job, work in list(self._silent.get(endpoint, {}).items()):
             age = job.silent_age()
-            if age is not None:
-                for durations in self._both(work):
-                    if job not in durations.running:  # a poll's bound is the tighter
-                        durations.silent.set(job, age)
+            if age is None:
+                continue
+            for durations in self._both(work):
+                floor = floors.get(id(durations))
+                if floor is None:
+                    known = durations.estimate
+                    floor = floors[id(durations)] = (
+                        0.0 if known is None else known.quantile(_NO_NEWS)
+                    )
+                # A poll's bound comes first (a job polled once is polled again soon).
+                if age > floor and job not in durations.running:
+                    durations.silent.set(job, age)
 
     def _unhear_silence(self, endpoint: str) -> None:
         """Callbacks get lost: their silence says nothing any more."""
