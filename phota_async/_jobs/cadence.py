@@ -58,8 +58,8 @@ _SURPRISES = 4
 # endpoint were found done by a poll before their callback came (lost or late callbacks).
 _CALLBACK_MEMORY = 10
 _CALLBACK_LOSSES = 1
-# A job still running at an age by which fewer than this share of jobs end is no news (and
-# hundreds of such jobs, one bin each, would only slow every fit down).
+# A job still running at an age by which fewer than this share of jobs end is no news (it would
+# only add bins to every fit).
 _NO_NEWS = 0.01
 _SIGMA_RANGE = (0.03, 2.0)
 _MEDIAN_RANGE = (0.05, 86_400.0)
@@ -327,7 +327,7 @@ class _Durations:
     loaded: bool
     finished: dict[tuple[float, float], float] = field(factory=dict)
     # The last age each job was seen running by a poll; else, for a job with a callback, the
-    # age its callback's silence vouches for (one bound per job: a poll's is the tighter).
+    # age its callback's silence vouches for (one bound per job: a poll's comes first).
     running: _LowerBounds = field(factory=_LowerBounds)
     silent: _LowerBounds = field(factory=_LowerBounds)
     estimate: Estimate | None = None
