@@ -24,7 +24,7 @@ import math
 import random
 import weakref
 from collections import deque
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from statistics import NormalDist
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -279,11 +279,18 @@ def _log_bin(seconds: float) -> float:
     return round(math.log(seconds), 2) if seconds > 0 else -math.inf
 
 
+def _coarse_bin(seconds: float) -> float:
+    """A lower bound rounded down to a 5% step: the silence of hundreds of callbacks, as few
+    bins (a fit's cost) as a handful of polled jobs."""
+    return round(math.floor(math.log(seconds) * 20) / 20, 2) if seconds > 0 else -math.inf
+
+
 @define(eq=False)
 class _LowerBounds:
     """Ages that jobs still waited on have run for at least: each job's 1% bin, and how many jobs
     each bin holds, kept as they change, so that a fit costs the same for 10 or 10,000 jobs."""
 
+    step: Callable[[float], float] = _log_bin  # an age to its bin
     by_job: dict[Hashable, float] = field(factory=dict)
     counts: dict[float, int] = field(factory=dict)
 
@@ -295,7 +302,7 @@ class _LowerBounds:
 
     def set(self, job: Hashable, age: float) -> None:
         self.drop(job)
-        low = self.by_job[job] = _log_bin(age)
+        low = self.by_job[job] = self.step(age)
         self.counts[low] = self.counts.get(low, 0) + 1
 
     def drop(self, job: Hashable) -> bool:
@@ -329,7 +336,7 @@ class _Durations:
     # The last age each job was seen running by a poll; else, for a job with a callback, the
     # age its callback's silence vouches for (one bound per job: a poll's comes first).
     running: _LowerBounds = field(factory=_LowerBounds)
-    silent: _LowerBounds = field(factory=_LowerBounds)
+    silent: _LowerBounds = field(factory=lambda: _LowerBounds(_coarse_bin))
     estimate: Estimate | None = None
     changes: int = 0
     _fresh: int = 0  # finished jobs added since the last fit
