@@ -194,7 +194,15 @@ POLL_MAX_INTERVAL: Final = 120.0
 # A server hint (Retry-After, poll_after_ms) is honoured up to this: a hostile or broken hint
 # (1e12 ms, Infinity) must not strand a job.
 POLL_MAX_HINT: Final = 60.0
+# A job with a callback_url is polled before its callback only as a safety net for a lost one:
+# first at POLL_CALLBACK_GRACE x its plan's first poll, and never before the age by which
+# POLL_CALLBACK_QUANTILE of the jobs of its kind have ended.
 POLL_CALLBACK_GRACE: Final = 2.0
+POLL_CALLBACK_QUANTILE: Final = 0.99
+# A callback arrives soon after its job ended: the job is learned to have run for at least
+# (1 - POLL_CALLBACK_LATENCY) x its age when the callback came (not merely "done by then": upper
+# bounds alone would pull the estimate, and every later job's safety net, ever earlier).
+POLL_CALLBACK_LATENCY: Final = 0.05
 POLL_TRAINING_MIN_INTERVAL: Final = 10.0
 POLL_TRAINING_MAX_INTERVAL: Final = 30.0
 POLL_JITTER: Final = 0.02

@@ -24,10 +24,10 @@ import math
 import random
 import weakref
 from collections import deque
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from statistics import NormalDist
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 from attrs import define, field, frozen
 
@@ -53,6 +53,14 @@ _PRIOR_MU_WEIGHT = 0.05  # a mere anchor: one real job outweighs the docs twenty
 _LOADED_WEIGHT = 10.0  # a loaded estimate counts as this many jobs at most
 # This many jobs in a row done at their first poll (the plan expects about 1 in 4): scout again.
 _SURPRISES = 4
+# A callback job that has not called back is believed to be running (its callback comes soon
+# after its end) while at most this many of the last _CALLBACK_MEMORY callback jobs of the
+# endpoint were found done by a poll before their callback came (lost or late callbacks).
+_CALLBACK_MEMORY = 10
+_CALLBACK_LOSSES = 1
+# A job still running at an age by which fewer than this share of jobs end is no news (it would
+# only add bins to every fit).
+_NO_NEWS = 0.01
 _SIGMA_RANGE = (0.03, 2.0)
 _MEDIAN_RANGE = (0.05, 86_400.0)
 
@@ -94,6 +102,10 @@ class Estimate:
         """The sigma to plan with: the fitted one, wider while few jobs stand behind it (the
         predictive spread when the median itself is estimated from ``count`` jobs)."""
         return self.sigma * math.sqrt(1.0 + 1.0 / max(1.0, self.count))
+
+    def quantile(self, share: float) -> float:
+        """The age by which ``share`` of the jobs have finished."""
+        return math.exp(self.mu + self.spread * _NORMAL.inv_cdf(share))
 
     def done_by(self, age: float, running_at: float = 0.0) -> float:
         """The probability that a job seen running at ``running_at`` has finished by ``age``."""
@@ -148,8 +160,9 @@ class PollConfig:
     learned, ``scouts`` jobs per kind poll from ``scout_first`` on while the others first poll
     at ``cold_first`` x the ``typical`` duration, each ``cold_growth`` x its age later.
 
-    A job submitted with a ``callback_url`` is first polled ``callback_grace`` x later: the
-    callback is expected first. A server hint (``Retry-After``, ``poll_after_ms``) wins, up to
+    A job submitted with a ``callback_url`` is first polled ``callback_grace`` x later, and not
+    before nearly every job of its kind has ended: the callback is expected first, the poll is
+    a safety net for a lost one. A server hint (``Retry-After``, ``poll_after_ms``) wins, up to
     ``max_hint``. ``max_polls_per_second`` caps the client's polls; under the cap the jobs most
     likely to have finished are polled first. Trainings are polled every
     ``training_min_interval``..``training_max_interval``. ``jitter`` spreads a batch's polls.
@@ -266,20 +279,64 @@ def _log_bin(seconds: float) -> float:
     return round(math.log(seconds), 2) if seconds > 0 else -math.inf
 
 
+def _coarse_bin(seconds: float) -> float:
+    """A lower bound rounded down to a 5% step: the silence of hundreds of callbacks, as few
+    bins (a fit's cost) as a handful of polled jobs."""
+    return round(math.floor(math.log(seconds) * 20) / 20, 2) if seconds > 0 else -math.inf
+
+
+@define(eq=False)
+class _LowerBounds:
+    """Ages that jobs still waited on have run for at least: each job's 1% bin, and how many jobs
+    each bin holds, kept as they change, so that a fit costs the same for 10 or 10,000 jobs."""
+
+    step: Callable[[float], float] = _log_bin  # an age to its bin
+    by_job: dict[Hashable, float] = field(factory=dict)
+    counts: dict[float, int] = field(factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.by_job)
+
+    def __contains__(self, job: Hashable) -> bool:
+        return job in self.by_job
+
+    def set(self, job: Hashable, age: float) -> None:
+        self.drop(job)
+        low = self.by_job[job] = self.step(age)
+        self.counts[low] = self.counts.get(low, 0) + 1
+
+    def drop(self, job: Hashable) -> bool:
+        """Forget ``job``'s bound; True if it had one."""
+        low = self.by_job.pop(job, None)
+        if low is None:
+            return False
+        left = self.counts[low] - 1
+        if left:
+            self.counts[low] = left
+        else:
+            del self.counts[low]
+        return True
+
+    def clear(self) -> None:
+        self.by_job.clear()
+        self.counts.clear()
+
+
 @define(eq=False)
 class _Durations:
     """What one kind of work has shown: finished jobs' (low, high] intervals (grouped by 1%
     steps, older ones fading with a half-life of ``POLL_MEMORY`` jobs so that the estimate
-    follows a server that changes), the ages at which waited jobs were last seen running, and
-    the estimate fitted to both."""
+    follows a server that changes), the ages at which waited jobs were last seen running (by a
+    poll, or by the silence of their callbacks while callbacks come), and the estimate fitted
+    to all of it."""
 
     prior: Estimate
     loaded: bool
     finished: dict[tuple[float, float], float] = field(factory=dict)
-    # job -> the 1% bin of the last age it was seen running; and how many jobs each bin holds,
-    # kept as they change, so that a fit costs the same for 10 or 10,000 waiting jobs.
-    running: dict[Hashable, float] = field(factory=dict)
-    _running_bins: dict[float, int] = field(factory=dict)
+    # The last age each job was seen running by a poll; else, for a job with a callback, the
+    # age its callback's silence vouches for (one bound per job: a poll's comes first).
+    running: _LowerBounds = field(factory=_LowerBounds)
+    silent: _LowerBounds = field(factory=lambda: _LowerBounds(_coarse_bin))
     estimate: Estimate | None = None
     changes: int = 0
     _fresh: int = 0  # finished jobs added since the last fit
@@ -293,22 +350,13 @@ class _Durations:
 
     def set_running(self, job: Hashable, age: float) -> None:
         """``job`` was seen running at ``age`` (its latest, and so its tightest, lower bound)."""
-        self.drop_running(job)
-        low = self.running[job] = _log_bin(age)
-        self._running_bins[low] = self._running_bins.get(low, 0) + 1
+        self.silent.drop(job)
+        self.running.set(job, age)
         self.changes += 1
 
     def drop_running(self, job: Hashable) -> bool:
         """``job`` is no longer waited on as running; True if it was."""
-        low = self.running.pop(job, None)
-        if low is None:
-            return False
-        left = self._running_bins[low] - 1
-        if left:
-            self._running_bins[low] = left
-        else:
-            del self._running_bins[low]
-        return True
+        return self.running.drop(job) | self.silent.drop(job)
 
     def learned_anything(self) -> bool:
         return self.loaded or bool(self.finished)
@@ -330,16 +378,21 @@ class _Durations:
         measures where jobs end now."""
         return len(self._first_poll_done) == _SURPRISES and all(self._first_poll_done)
 
+    def due(self) -> bool:
+        """Whether enough changed since the last fit to fit again."""
+        threshold = max(1.0, _REFIT_SHARE * (self._seen + len(self.running) + len(self.silent)))
+        return bool(self.finished) and self.changes >= threshold
+
     def refit(self) -> bool:
         """Fit again if enough changed; True when the estimate moved enough to re-plan."""
-        threshold = max(1.0, _REFIT_SHARE * (self._seen + len(self.running)))
-        if not self.finished or self.changes < threshold:
+        if not self.due():
             return False
         self._fade()
         bins = dict(self.finished)
-        for low, jobs in self._running_bins.items():
-            key = (low, math.inf)
-            bins[key] = bins.get(key, 0.0) + jobs
+        for bounds in (self.running, self.silent):
+            for low, jobs in bounds.counts.items():
+                key = (low, math.inf)
+                bins[key] = bins.get(key, 0.0) + jobs
         weights = (_LOADED_WEIGHT if self.loaded else _PRIOR_MU_WEIGHT,
                    _LOADED_WEIGHT if self.loaded else _PRIOR_SIGMA_WEIGHT)
         old = self.estimate
@@ -416,6 +469,14 @@ def _next_age(
 # --- The cadence of one client ------------------------------------------------------------------
 
 
+class Awaited(Protocol):
+    """What the cadence asks of a job submitted with a callback."""
+
+    def silent_age(self) -> float | None:
+        """The age (server s) it has run for at least, judging by its callback not having
+        come yet; None once the callback came (or the job ended)."""
+
+
 class Cadence:
     """What one client learned of job durations, and the poll plan it gives each job.
 
@@ -432,6 +493,9 @@ class Cadence:
         self._lookup: dict[tuple[Work, bool], _Durations] = {}
         self._waiting: dict[str, weakref.WeakSet[Any]] = {}
         self._scouts: dict[str, weakref.WeakSet[Any]] = {}
+        # The waiting jobs with a callback, and whether the last callback jobs were called back.
+        self._silent: dict[str, weakref.WeakKeyDictionary[Any, Work]] = {}
+        self._called_back: dict[str, deque[bool]] = {}
 
     # --- Planning -----------------------------------------------------------------------------
 
@@ -444,12 +508,18 @@ class Cadence:
                 return durations.estimate
         return None if self.config.learn else self._of(work, endpoint_only=True).prior
 
-    def enlist(self, job: Hashable, work: Work, *, may_scout: bool = True) -> bool:
+    def enlist(
+        self, job: Hashable, work: Work, *, may_scout: bool = True, callback: Awaited | None = None
+    ) -> bool:
         """Register a job whose polls are about to be planned; True if it is to scout: it may
         (never polled, no callback), scouts are needed (nothing is known of its kind, or the
-        plan proved late) and fewer than ``scouts`` jobs of the endpoint scout already."""
+        plan proved late) and fewer than ``scouts`` jobs of the endpoint scout already. A job
+        with a callback passes itself as ``callback``: while callbacks come, its silence says
+        it is still running."""
         endpoint = work[0]
         self._waiting.setdefault(endpoint, weakref.WeakSet()).add(job)
+        if callback is not None:
+            self._silent.setdefault(endpoint, weakref.WeakKeyDictionary())[callback] = work
         scouts = self._scouts.setdefault(endpoint, weakref.WeakSet())
         if job in scouts:
             return True
@@ -475,7 +545,12 @@ class Cadence:
             waiting = max(1, len(self._waiting.get(work[0], ())))
             target = _next_age(estimate, last_poll, config, config.lag_weight * (1 + 1 / waiting))
         if last_poll is None and callback:
-            target *= config.callback_grace  # its callback is expected first
+            # The callback is expected first: this poll is a safety net for a lost one, later
+            # than a plan's first poll and, while callbacks come, than the end of nearly every
+            # job of the kind (while they get lost, a callback is not worth waiting so long for).
+            target *= config.callback_grace
+            if estimate is not None and self._callbacks_come(work[0]):
+                target = max(target, estimate.quantile(C.POLL_CALLBACK_QUANTILE))
         else:
             target = max(target, (last_poll or 0.0) + config.min_interval)
         wait = min(max(0.0, target - age), config.max_interval)
@@ -507,14 +582,29 @@ class Cadence:
             moved = durations.refit() or moved
         return moved
 
-    def seen_done(self, job: Hashable, work: Work, low: float, high: float) -> bool:
+    def seen_done(
+        self, job: Hashable, work: Work, low: float, high: float, *,
+        called_back: bool | None = None,
+    ) -> bool:
         """``job`` finished after ``low`` and by ``high`` (server seconds of age); True when the
-        estimate moved and the waiting jobs of the endpoint should be re-planned."""
-        moved = False
-        for durations in self._both(work):
+        estimate moved and the waiting jobs of the endpoint should be re-planned.
+        ``called_back``: for a job with a callback, whether the callback came before a poll
+        found it done."""
+        both = self._both(work)
+        for durations in both:
             durations.drop_running(job)
             durations.add_finished(low, high)
             durations.changes += 1
+        if called_back is not None:
+            self._called_back.setdefault(
+                work[0], deque(maxlen=_CALLBACK_MEMORY)
+            ).append(called_back)
+            if not self._callbacks_come(work[0]):
+                self._unhear_silence(work[0])
+            elif called_back and any(d.due() for d in both):
+                self._hear_silence(work[0])
+        moved = False
+        for durations in both:
             moved = durations.refit() or moved
         self._release(job, work)
         return moved
@@ -552,11 +642,46 @@ class Cadence:
             if key not in self._durations:
                 self._loaded[key] = estimate
 
+    def _callbacks_come(self, endpoint: str) -> bool:
+        """Whether the callbacks of ``endpoint``'s jobs come (nearly all of the last ones did,
+        or none was missed yet)."""
+        record = self._called_back.get(endpoint)
+        return record is None or record.count(False) <= _CALLBACK_LOSSES
+
+    def _hear_silence(self, endpoint: str) -> None:
+        """The jobs still waiting for their callback are still running: without them, the jobs
+        of a batch that called back first (the quickest) would teach too short a duration."""
+        floors: dict[int, float] = {}  # by id of the durations: the youngest age that is news
+        for job, work in list(self._silent.get(endpoint, {}).items()):
+            age = job.silent_age()
+            if age is None:
+                continue
+            for durations in self._both(work):
+                floor = floors.get(id(durations))
+                if floor is None:
+                    known = durations.estimate
+                    floor = floors[id(durations)] = (
+                        0.0 if known is None else known.quantile(_NO_NEWS)
+                    )
+                # A poll's bound comes first (a job polled once is polled again soon).
+                if age > floor and job not in durations.running:
+                    durations.silent.set(job, age)
+
+    def _unhear_silence(self, endpoint: str) -> None:
+        """Callbacks get lost: their silence says nothing any more."""
+        for key, durations in self._durations.items():
+            if durations.silent and key.split("/")[0] == endpoint:
+                durations.changes += len(durations.silent)
+                durations.silent.clear()
+
     def _release(self, job: Hashable, work: Work) -> None:
         for registry in (self._waiting, self._scouts):
             jobs = registry.get(work[0])
             if jobs is not None:
                 jobs.discard(job)
+        silent = self._silent.get(work[0])
+        if silent is not None:
+            silent.pop(job, None)
 
     def _both(self, work: Work) -> tuple[_Durations, ...]:
         if not self.config.learn:

@@ -391,7 +391,7 @@ class Job(_RemoteJob[ImageResult, JobSnapshot]):
     :class:`ImageResult`, or raises :class:`JobFailedError` with the server's reason."""
 
     kind = "image"
-    __slots__ = ("_scout", "callback", "client_request_id", "endpoint", "work")
+    __slots__ = ("_called_back", "_scout", "callback", "client_request_id", "endpoint", "work")
 
     def __init__(
         self,
@@ -411,6 +411,7 @@ class Job(_RemoteJob[ImageResult, JobSnapshot]):
         self.callback = callback
         self.work: Work = (endpoint, base_model, resolution)
         self._scout = False
+        self._called_back: float | None = None  # its age when a verified callback named it
 
     def __repr__(self) -> str:
         return f"<Job {self.endpoint} id={self.id!r} state={self.state.value}>"
@@ -430,6 +431,19 @@ class Job(_RemoteJob[ImageResult, JobSnapshot]):
         job._settle(value=result)
         return job
 
+    def called_back(self) -> None:
+        """A verified callback named this job (internal to the SDK): remember when, so that the
+        confirming poll, finding it done, teaches that it ended shortly before."""
+        if self._called_back is None:
+            self._called_back = self._age()
+
+    def silent_age(self) -> float | None:
+        """For a job with a callback still to come: the age it has run for at least (its
+        callback would come soon after its end); None otherwise (the cadence asks)."""
+        if not self.callback or self._called_back is not None or self._finished:
+            return None
+        return self._age() * (1.0 - C.POLL_CALLBACK_LATENCY)
+
     def done_likelihood(self) -> float:
         return self._ctx.cadence.done_probability(self.work, self._age(), self._running_age)
 
@@ -440,7 +454,9 @@ class Job(_RemoteJob[ImageResult, JobSnapshot]):
         cadence = self._ctx.cadence
         # Only a job not polled yet may scout; not one with a callback: that will say when.
         may_scout = self._last_poll is None and not self.callback
-        self._scout = cadence.enlist(self, self.work, may_scout=may_scout)
+        self._scout = cadence.enlist(
+            self, self.work, may_scout=may_scout, callback=self if self.callback else None
+        )
         return cadence.delay(
             self.work, self._age(), self._last_poll, scout=self._scout, callback=self.callback
         )
@@ -451,7 +467,16 @@ class Job(_RemoteJob[ImageResult, JobSnapshot]):
             moved = cadence.seen_running(self, self.work, age)
         elif self._error is None:
             # Done after the last age seen running, by this one: what the estimate learns from.
-            moved = cadence.seen_done(self, self.work, self._running_age, age)
+            # A callback came soon after the job ended: without it as a lower bound, a job
+            # polled only on its callback would teach "done by then" alone, and such upper
+            # bounds pull the estimate (and later jobs' safety-net polls) ever earlier.
+            low = self._running_age
+            if self._called_back is not None:
+                low = max(low, self._called_back * (1.0 - C.POLL_CALLBACK_LATENCY))
+            moved = cadence.seen_done(
+                self, self.work, low, age,
+                called_back=None if not self.callback else self._called_back is not None,
+            )
         else:  # a failure's timing says nothing of how long work takes
             cadence.forget(self, self.work)
             moved = False

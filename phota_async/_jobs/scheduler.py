@@ -119,10 +119,14 @@ class PollScheduler:
 
     def reschedule(self, job: Pollable, delay: float) -> None:
         """Move ``job``'s next poll to ``delay`` seconds from now, sooner or later (a new plan).
-        A job being polled or already due keeps its turn."""
-        if self._closed or job in self._busy or job in self._queued or job not in self._due:
+        A job being polled or already due keeps its turn (a callback's ``poll_now`` must not
+        be undone by a re-plan that runs before the timer hands the job out)."""
+        if self._closed or job in self._busy or job in self._queued:
             return
-        self._put(job, clock.now() + max(0.0, delay))
+        now = clock.now()
+        due = self._due.get(job)
+        if due is not None and due > now + _TICK:
+            self._put(job, now + max(0.0, delay))
 
     def poll_now(self, job: Pollable) -> None:
         """Make ``job`` due now (a webhook said it finished)."""

@@ -110,6 +110,7 @@ class Webhooks:
             return None
         if job.done():
             return job  # a replayed or duplicated callback: nothing to do twice
+        job.called_back()
         if job.wants_polling():
             self._ctx.scheduler.poll_now(job)  # the waiters' shared poll, now
         else:
@@ -128,6 +129,7 @@ class Webhooks:
         job = self._held(job_id)
         if job is None:
             return
+        job.called_back()
         if job.wants_polling():
             self._ctx.scheduler.poll_now(job)
         elif job_id not in self._refreshes:  # nobody waits: bring the handle up to date once
