@@ -215,7 +215,4 @@ POLL_MALFORMED_LIMIT: Final = 3
 POLL_MEMORY: Final = 1000
 # A new estimate re-plans the waiting jobs this many at a time per loop pass: re-planning ten
 # thousand at once would hold the loop for a tenth of a second or more.
-REPLAN_SLICE: Final = 128
-# Polls started per loop pass at most: under a burst, the answers and next requests of every
-# poll worker would otherwise run back to back, holding the loop for milliseconds.
-POLL_STARTS_PER_PASS: Final = 8
+REPLAN_SLICE: Final = 64

@@ -517,10 +517,13 @@ class Cadence:
         with a callback passes itself as ``callback``: while callbacks come, its silence says
         it is still running."""
         endpoint = work[0]
-        self._waiting.setdefault(endpoint, weakref.WeakSet()).add(job)
+        _registry(self._waiting, endpoint).add(job)
         if callback is not None:
-            self._silent.setdefault(endpoint, weakref.WeakKeyDictionary())[callback] = work
-        scouts = self._scouts.setdefault(endpoint, weakref.WeakSet())
+            silent = self._silent.get(endpoint)
+            if silent is None:
+                silent = self._silent[endpoint] = weakref.WeakKeyDictionary()
+            silent[callback] = work
+        scouts = _registry(self._scouts, endpoint)
         if job in scouts:
             return True
         if may_scout and self._scouting(work) and len(scouts) < self.config.scouts:
@@ -596,9 +599,10 @@ class Cadence:
             durations.add_finished(low, high)
             durations.changes += 1
         if called_back is not None:
-            self._called_back.setdefault(
-                work[0], deque(maxlen=_CALLBACK_MEMORY)
-            ).append(called_back)
+            heard = self._called_back.get(work[0])
+            if heard is None:
+                heard = self._called_back[work[0]] = deque(maxlen=_CALLBACK_MEMORY)
+            heard.append(called_back)
             if not self._callbacks_come(work[0]):
                 self._unhear_silence(work[0])
             elif called_back and any(d.due() for d in both):
@@ -704,3 +708,12 @@ class Cadence:
             )
             durations = self._durations[key] = _Durations(prior, loaded=loaded is not None)
         return durations
+
+
+def _registry(registries: dict[str, weakref.WeakSet[Any]], endpoint: str) -> weakref.WeakSet[Any]:
+    """The endpoint's set in ``registries``, made on first use (not built as a default that
+    ``setdefault`` would throw away on every call: the hot path of every poll plan)."""
+    jobs = registries.get(endpoint)
+    if jobs is None:
+        jobs = registries[endpoint] = weakref.WeakSet()
+    return jobs

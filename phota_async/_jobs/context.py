@@ -42,6 +42,7 @@ class ClientContext:
     )
     # Re-plans under way: endpoint -> the jobs still to re-plan.
     _replanning: dict[str, deque[_RemoteJob[Any, Any]]] = field(factory=dict, init=False)
+    _replan_again: set[str] = field(factory=set, init=False)  # one more round once it ends
 
     @cadence.default
     def _cadence(self) -> Cadence:
@@ -52,10 +53,16 @@ class ClientContext:
 
         A slice of ``REPLAN_SLICE`` jobs at a time, the rest on the next loop passes: ten
         thousand waiting jobs must not hold the loop for a tenth of a second. A new estimate
-        while a re-plan is under way starts it again (each job is planned on the newest one).
+        while a round is under way asks for one more round after it (the jobs still to come in
+        this one are planned on the newest estimate already): estimates that move every few
+        hundred polls must not restart the round again and again.
         """
+        if endpoint in self._replanning:
+            self._replan_again.add(endpoint)
+            return
+        idle = not self._replanning
         self._replanning[endpoint] = deque(self.cadence.waiting(endpoint))
-        if len(self._replanning) == 1:
+        if idle:
             self._replan_slice()
 
     def _replan_slice(self) -> None:
@@ -65,7 +72,12 @@ class ClientContext:
                     job = jobs.popleft()
                     if job.wants_polling():
                         self.scheduler.reschedule(job, job._planned_delay())
-                if not jobs:
+                if jobs:
+                    continue
+                if endpoint in self._replan_again:
+                    self._replan_again.discard(endpoint)
+                    self._replanning[endpoint] = deque(self.cadence.waiting(endpoint))
+                else:
                     del self._replanning[endpoint]
         finally:
             if self._replanning:

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from typing import Protocol
 
 from .. import _clock as clock
-from .. import _constants as C
 from .._exceptions import ClientClosedError
 
 log = logging.getLogger("phota_async")
@@ -86,8 +85,6 @@ class PollScheduler:
         self._idle = workers
         self._seq = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
-        self._pass_open = False  # polls were started in this loop pass (_starts of them)
-        self._starts = 0
         self._ready: asyncio.Queue[Pollable] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
@@ -258,8 +255,6 @@ class PollScheduler:
             job = await self._ready.get()
             delay: float | None = None
             try:
-                while not self._may_start():
-                    await asyncio.sleep(0)  # this loop pass has had its share of polls
                 if self._interval:
                     await self._pace()
                 self.polls += 1
@@ -278,20 +273,6 @@ class PollScheduler:
                 delay = 0.0 if delay is not None else None
             if delay is not None and job.wants_polling():
                 self.schedule(job, delay)
-
-    def _may_start(self) -> bool:
-        """Whether a poll may start in this loop pass. A burst of due jobs against a fast server
-        would otherwise run every worker's answer and next request in one pass, and the loop's
-        other work (a web handler, a ticker) would wait behind all of them."""
-        if not self._pass_open:
-            self._pass_open = True
-            self._starts = 0
-            asyncio.get_running_loop().call_soon(self._close_pass)
-        self._starts += 1
-        return self._starts <= C.POLL_STARTS_PER_PASS
-
-    def _close_pass(self) -> None:
-        self._pass_open = False
 
     async def _pace(self) -> None:
         """Under a budget, start polls at least ``1 / max_per_second`` apart."""

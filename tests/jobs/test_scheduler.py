@@ -192,34 +192,29 @@ async def test_a_new_estimate_re_plans_thousands_of_jobs_a_slice_per_loop_pass(
 
 
 @pytest.mark.looptime
-async def test_a_burst_of_due_jobs_starts_a_few_polls_per_loop_pass(
+async def test_estimates_that_keep_moving_add_one_re_plan_round_not_a_restart_each(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Hundreds of jobs due at once against a fast server: each loop pass starts at most
-    ``POLL_STARTS_PER_PASS`` polls, so other work on the loop never waits behind all of them."""
-    per_pass: list[int] = []
-    in_pass = False
-    original = Job.poll_once
-
-    def end_pass() -> None:
-        nonlocal in_pass
-        in_pass = False
-
-    async def counted(job: Job) -> float | None:
-        nonlocal in_pass
-        if not in_pass:  # the first start of a loop pass: close the pass at the next one
-            in_pass = True
-            per_pass.append(0)
-            asyncio.get_running_loop().call_soon(end_pass)
-        per_pass[-1] += 1
-        return await original(job)
-
-    monkeypatch.setattr(Job, "poll_once", counted)
+    count = 2 * C.REPLAN_SLICE
     async with virtual_emulator() as emu, virtual_client(emu, max_concurrency=64) as phota:
-        jobs = [await phota.generate(f"burst {i}") for i in range(300)]
-        results = await asyncio.gather(*jobs)
-    assert len(results) == 300 and sum(per_pass) >= 300
-    assert max(per_pass) == C.POLL_STARTS_PER_PASS  # the cap, reached and never passed
+        jobs = [await phota.generate(f"moving {i}") for i in range(count)]
+        waiting = [asyncio.ensure_future(job.result()) for job in jobs]
+        await asyncio.sleep(0)
+        planned: list[int] = []
+        original = Job._planned_delay
+
+        def counted(job: Job) -> float:
+            planned.append(1)
+            return original(job)
+
+        monkeypatch.setattr(Job, "_planned_delay", counted)
+        for _ in range(5):  # five new estimates while the first round is under way
+            phota._ctx.replan("generate")
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert len(planned) == 2 * count  # this round, then one more on the newest estimate
+        monkeypatch.setattr(Job, "_planned_delay", original)
+        await asyncio.gather(*waiting)
 
 
 # --- Leaving the heap -----------------------------------------------------------------------------
