@@ -180,6 +180,14 @@ class _RemoteJob(Generic[R, S]):
     # while a job has waiters the scheduler polls it; the future wakes them all at once.
     def add_waiter(self) -> asyncio.Future[R]:
         """Count one more waiter and return the future that wakes it (internal to the SDK)."""
+        if self._finished:  # nothing left to wait for: a future that is already resolved
+            future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+            if self._error is not None:
+                future.set_exception(self._error)
+            else:
+                future.set_result(self._outcome)  # type: ignore[arg-type]
+            self._waiters += 1
+            return future
         if self._future is None or self._future.done():
             self._future = asyncio.get_running_loop().create_future()
         if self._born is None:
@@ -322,6 +330,7 @@ class _RemoteJob(Generic[R, S]):
                 self._future.exception()  # mark retrieved: nobody may be waiting any more
             else:
                 self._future.set_result(value)  # type: ignore[arg-type]
+        self._future = None  # its waiters hold it; a finished job keeps no future alive
         for queue in self._listeners:
             queue.put_nowait(None)
 
