@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from phota_async import AsyncPhota, PollConfig, RetryPolicy
 from phota_async.emulator import PhotaEmulator, sample_photo
@@ -64,6 +66,21 @@ async def wait_until(condition: Callable[[], object], *, timeout: float = 2.0) -
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.002)
+
+
+@asynccontextmanager
+async def serve(*routes: web.RouteDef) -> AsyncIterator[str]:
+    """An aiohttp server of ``routes`` on a free loopback port; yields its origin."""
+    app = web.Application()
+    app.add_routes(routes)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
 
 
 # --- Virtual time ---------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ import socket
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,7 @@ from phota_async import (
     TrainingJob,
 )
 from phota_async.emulator import Charge, PhotaEmulator
-from tests.conftest import FAST_RETRY, TIME_SCALE, make_client, photo, training_photos
+from tests.conftest import FAST_RETRY, TIME_SCALE, make_client, photo, serve, training_photos
 
 PHOTOS = training_photos(10)
 TAG = "user-42"
@@ -776,21 +775,6 @@ async def test_calls_that_gave_up_on_the_rate_budget_do_not_hold_up_the_next() -
 # --- Where the key may go ---------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def serve(routes: list[web.RouteDef]) -> AsyncIterator[str]:
-    """A tiny aiohttp server on loopback; yields its origin."""
-    app = web.Application()
-    app.add_routes(routes)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
-
-
 async def test_downloads_from_the_emulator_carry_no_key(emu: PhotaEmulator, tmp_path: Path) -> None:
     async with make_client(emu) as phota:
         result = await (await phota.generate("a portrait", num_output_images=2))
@@ -814,8 +798,8 @@ async def test_downloads_from_another_origin_carry_no_key(tmp_path: Path) -> Non
         return web.json_response({"images": [], "download_urls": urls})
 
     async with (
-        serve([web.get("/out/{name}", image)]) as cdn_origin,
-        serve([web.post("/v1/phota/generate", generate)]) as api_origin,
+        serve(web.get("/out/{name}", image)) as cdn_origin,
+        serve(web.post("/v1/phota/generate", generate)) as api_origin,
     ):
         cdn.append(cdn_origin)
         async with AsyncPhota(api_key=SECRET_KEY, base_url=f"{api_origin}/v1/phota") as phota:
@@ -841,8 +825,8 @@ async def test_a_redirect_to_another_host_is_refused(kind: str) -> None:
         raise web.HTTPTemporaryRedirect(f"{origins[0]}{request.path}")
 
     async with (
-        serve([web.route("*", "/{tail:.*}", collect)]) as other,
-        serve([web.route("*", "/{tail:.*}", bounce)]) as api,
+        serve(web.route("*", "/{tail:.*}", collect)) as other,
+        serve(web.route("*", "/{tail:.*}", bounce)) as api,
     ):
         origins.append(other)
         async with make_client_for(api) as phota:
@@ -865,9 +849,8 @@ async def test_a_redirect_within_the_api_origin_is_followed_with_the_key() -> No
         return web.json_response({"job_id": "job_new", "status": "queued"})
 
     async with (
-        serve(
-            [web.get("/v1/phota/jobs/job_old", moved), web.get("/v1/phota/jobs/job_new", job)]
-        ) as api,
+        serve(web.get("/v1/phota/jobs/job_old", moved),
+              web.get("/v1/phota/jobs/job_new", job)) as api,
         make_client_for(api) as phota,
     ):
         snapshot = await phota.jobs.get("job_old")

@@ -26,7 +26,7 @@ from phota_async import AsyncPhota, InvalidInputError, Job, PollConfig
 from phota_async._constants import TIME_SCALE_ENV
 from phota_async.emulator import CallbackPolicy, Dialect, PhotaEmulator
 from phota_async.emulator import _command as emulator_command
-from tests.conftest import job_gets, photo, virtual_client, virtual_emulator
+from tests.conftest import job_gets, photo, serve, virtual_client, virtual_emulator
 from tests.resources.test_webhooks import receiver
 
 pytestmark = pytest.mark.looptime
@@ -290,16 +290,8 @@ async def losing_receiver(phota: AsyncPhota, lost: set[str]) -> AsyncIterator[st
             await phota.webhooks.handle(body, request.headers)
         return web.Response(status=204)
 
-    app = web.Application()
-    app.router.add_post("/cb", route)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/cb"
-    finally:
-        await runner.cleanup()
+    async with serve(web.post("/cb", route)) as origin:
+        yield f"{origin}/cb"
 
 
 async def test_a_fresh_client_waits_for_the_callbacks_of_a_batch_and_polls_only_lost_ones() -> None:

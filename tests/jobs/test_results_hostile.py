@@ -31,28 +31,13 @@ from phota_async import (
     PollConfig,
 )
 from phota_async import _constants as C
-from tests.conftest import FAST_RETRY, TIME_SCALE, make_client, photo, wait_until
+from tests.conftest import FAST_RETRY, TIME_SCALE, make_client, photo, serve, wait_until
 
 KEY = "sk-hostile-test-key"
 JPEG = photo(1)
 MB = 1024 * 1024
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@asynccontextmanager
-async def serve(*routes: web.RouteDef) -> AsyncIterator[str]:
-    """An aiohttp server on a free loopback port; yields its origin."""
-    app = web.Application()
-    app.add_routes(routes)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
 
 
 @asynccontextmanager
