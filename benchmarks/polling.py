@@ -85,7 +85,11 @@ def plot(figures: Any, path: Path) -> bool:
     loose = [] if cases else list(points(figures))
     if not cases and not loose:
         return False
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:  # the bench extra's: the figures are printed and written without it
+        print("  plot: skipped, matplotlib is not installed (pip install -e '.[bench]')")
+        return False
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
