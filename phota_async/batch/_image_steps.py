@@ -73,7 +73,7 @@ async def _submit(run: Run, item: ImageItem, record: ItemRecord | None) -> None:
             run.budget.release(item.cost_cents)
         run.end(item.result("skipped", reason=run.stop_reason), was_in_flight=False)
         return
-    if record is None:  # nothing sent yet: the budget decides, then the intent is journaled
+    if record is None or record.unpaid:  # nothing billed: the budget decides, then the intent
         if not run.budget.spend(item.cost_cents, held=item.held):
             run.end(item.result("skipped", reason=_over_budget(run)), was_in_flight=False)
             return
@@ -109,6 +109,7 @@ async def _refused(run: Run, item: ImageItem, record: ItemRecord, exc: PhotaErro
     (the record stays an intent: the next run resends it with the same id)."""
     if isinstance(exc, InsufficientCreditError | AuthenticationError):
         run.budget.refund(item.cost_cents)
+        await run.write(record.update(error=reason_of(exc)))  # refused: unpaid, sent again
         run.stop(f"stopped sending: {reason_of(exc)}")
         run.end(item.result("skipped", reason=run.stop_reason, error=exc), was_in_flight=True)
         return

@@ -73,6 +73,12 @@ class ItemRecord:
     error: str | None = None
     sent_at: float | None = None
 
+    @property
+    def unpaid(self) -> bool:
+        """An intent the server refused (a 402, a refused key): nothing was billed for it, and
+        the next run sends it again, with the same ``client_request_id``."""
+        return self.stage in (Stage.SENDING, Stage.ADDING) and self.error is not None
+
     def to_json(self) -> str:
         """The record as compact JSON (what a journal stores)."""
         return json.dumps(attrs.asdict(self), separators=(",", ":"))

@@ -194,7 +194,7 @@ class Batch:
 
     async def estimate(self, work: Work) -> CostEstimate:
         """What ``work`` still costs by the price table: items that no run has sent yet."""
-        records = await self._records()
+        records = {key: r for key, r in (await self._records()).items() if not r.unpaid}
         if isinstance(work, HeadshotPlan):
             people = sum(1 for p in work.people if p.name not in records)
             images = sum(1 for p in work.people for s in work.styles
@@ -265,7 +265,7 @@ class Batch:
         keys = {p.key for p in people} | {s.key for p in people for s in p.styles} | {
             i.key for i in images}
         spent = sum(r.cost_cents for key, r in records.items()
-                    if key in keys and r.stage in _SPENT_STAGES)
+                    if key in keys and r.stage in _SPENT_STAGES and not r.unpaid)
         budget = Budget(self._limit, spent=spent)
         total = len(people) + sum(len(p.styles) for p in people) + len(images)
         self._tracker = Tracker(total, len(people), self._on_progress, lambda: budget.spent)

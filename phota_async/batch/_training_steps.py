@@ -56,7 +56,8 @@ async def _create(run: Run, item: PersonItem, record: ItemRecord | None) -> None
         _end_person(run, item, item.result("skipped", reason=run.stop_reason),
                     was_in_flight=False)
         return
-    if not _hold(run, item, counted=record is not None):
+    counted = record is not None and not record.unpaid  # its cost is in the run's spent
+    if not _hold(run, item, counted=counted):
         _end_person(run, item, item.result("skipped", reason="budget: training this person "
                                            "and rendering their styles would pass max_spend"),
                     was_in_flight=False)
@@ -66,7 +67,7 @@ async def _create(run: Run, item: PersonItem, record: ItemRecord | None) -> None
         # An add sent a moment ago by a killed run may still reach the server: let it settle
         # before the tag's listing decides whether it ever did.
         await anyio.sleep(max(0.0, record.sent_at + run.add_settle - time.time()))
-    intent = _Intent(run, item, counted=record is not None)
+    intent = _Intent(run, item, counted=counted)
     try:
         training = await run.phota.profiles.get_or_create(
             item.person.photos, tag=item.tag, tier=_tier(run), policy=run.policy,
@@ -75,6 +76,10 @@ async def _create(run: Run, item: PersonItem, record: ItemRecord | None) -> None
     except PhotaError as exc:
         if intent.spent_here and (is_final(exc) or isinstance(exc, InsufficientCreditError)):
             run.budget.refund(item.cost_cents)  # refused: no training was billed
+        adding = run.records.get(item.key)
+        if isinstance(exc, InsufficientCreditError | AuthenticationError) and (
+                adding is not None and adding.stage is Stage.ADDING):
+            await run.write(adding.update(error=reason_of(exc)))  # refused: unpaid
         _not_created(run, item, exc)
         return
     run.crash("training")
@@ -89,7 +94,8 @@ async def _create(run: Run, item: PersonItem, record: ItemRecord | None) -> None
 def _hold(run: Run, item: PersonItem, *, counted: bool) -> bool:
     """Set aside the training (unless an earlier run counted it) and every style not sent yet,
     so that a person is started only when the budget covers all of their work."""
-    unsent = [style for style in item.styles if style.key not in run.records]
+    unsent = [style for style in item.styles
+              if style.key not in run.records or run.records[style.key].unpaid]
     held = item.cost_cents * (not counted) + sum(style.cost_cents for style in unsent)
     if not run.budget.hold(held):
         return False

@@ -180,6 +180,12 @@ class PhotaEmulator:
     def credit_left(self) -> float | None:
         return self._ctx.ledger.remaining
 
+    def add_credit(self, dollars: float) -> None:
+        """Top the account up by ``dollars`` (an account with unlimited credit stays so)."""
+        ledger = self._ctx.ledger
+        if ledger.credit is not None:
+            ledger.credit += dollars
+
     @property
     def requests(self) -> list[RecordedRequest]:
         return self._ctx.requests

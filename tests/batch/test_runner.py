@@ -160,6 +160,19 @@ async def test_insufficient_credit_ends_the_batch_cleanly(tmp_path: Path) -> Non
         skipped = [r for r in results if r.status == "skipped"]
         assert all("InsufficientCreditError" in str(r.reason) for r in skipped)
         assert len(files(tmp_path, "*.jpg")) == 4
+        # What is left to pay counts every skipped image, those the 402 refused included.
+        async with new_batch(phota, tmp_path) as batch:
+            left = await batch.estimate(headshots())
+        assert left.cents == 5 * 12
+        # Topped up, the next run pays exactly that: the refused intents are sent again with
+        # their ids, and nothing is billed twice.
+        emu.add_credit(left.total)
+        phota.reset_credit_breaker()
+        again = await run_batch(phota, tmp_path, headshots(), max_spend=emu.total_billed
+                                + left.total)
+        assert again is not None and all(r.ok for r in again)
+        assert round(emu.total_billed * 100) == estimate_cost(headshots()).cents
+        assert len(files(tmp_path, "*.jpg")) == 9
 
 
 async def test_photo_problems_skip_that_person_and_the_others_go_on(
