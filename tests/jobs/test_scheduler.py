@@ -210,7 +210,7 @@ async def test_estimates_that_keep_moving_add_one_re_plan_round_not_a_restart_ea
         monkeypatch.setattr(Job, "_planned_delay", counted)
         for _ in range(5):  # five new estimates while the first round is under way
             phota._ctx.replan("generate")
-        for _ in range(10):
+        for _ in range(20):
             await asyncio.sleep(0)
         assert len(planned) == 2 * count  # this round, then one more on the newest estimate
         monkeypatch.setattr(Job, "_planned_delay", original)
