@@ -91,7 +91,13 @@ async def serve(*routes: web.RouteDef) -> AsyncIterator[str]:
 
 
 def virtual_emulator(**options: Any) -> PhotaEmulator:
-    """An emulator whose emulated seconds are loop seconds (``async with`` it in the test)."""
+    """An emulator whose emulated seconds are loop seconds (``async with`` it in the test).
+
+    Its outputs are plain pictures unless a test asks otherwise: drawn ones are drawn in worker
+    threads, and looptime moves the virtual clock in steps while a thread works, so the real
+    time of the drawing (longer on a loaded machine) leaked into the figures of the test.
+    """
+    options.setdefault("plain_outputs", True)
     return PhotaEmulator(time_scale=1.0, **options)
 
 
