@@ -155,6 +155,19 @@ async def test_a_warm_client_polls_at_most_three_times_per_job() -> None:
         assert await polls_per_job(emu, phota, 10) <= 3.0
 
 
+def count_plans(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """From now on, one entry per poll plan a job makes (``monkeypatch.undo()`` to stop)."""
+    planned: list[int] = []
+    original = Job._planned_delay
+
+    def counted(job: Job) -> float:
+        planned.append(1)
+        return original(job)
+
+    monkeypatch.setattr(Job, "_planned_delay", counted)
+    return planned
+
+
 @pytest.mark.looptime
 async def test_a_new_estimate_re_plans_thousands_of_jobs_a_slice_per_loop_pass(
     monkeypatch: pytest.MonkeyPatch,
@@ -166,14 +179,7 @@ async def test_a_new_estimate_re_plans_thousands_of_jobs_a_slice_per_loop_pass(
         jobs = [await phota.generate(f"many {i}") for i in range(count)]
         waiting = [asyncio.ensure_future(job.result()) for job in jobs]
         await asyncio.sleep(0)  # every job has a waiter and a planned poll
-        planned: list[int] = []
-        original = Job._planned_delay
-
-        def counted(job: Job) -> float:
-            planned.append(1)
-            return original(job)
-
-        monkeypatch.setattr(Job, "_planned_delay", counted)
+        planned = count_plans(monkeypatch)
         phota._ctx.replan("generate")
         passes = [len(planned)]
         while sum(passes) < count:
@@ -181,7 +187,7 @@ async def test_a_new_estimate_re_plans_thousands_of_jobs_a_slice_per_loop_pass(
             passes.append(len(planned) - sum(passes))
         assert passes[0] == C.REPLAN_SLICE and max(passes) == C.REPLAN_SLICE
         assert sum(passes) == count and len(passes) == 4
-        monkeypatch.setattr(Job, "_planned_delay", original)
+        monkeypatch.undo()
         for _ in range(6):  # each re-plan leaves a stale heap entry per job: they are dropped
             phota._ctx.replan("generate")
             for _ in range(4):
@@ -200,20 +206,13 @@ async def test_estimates_that_keep_moving_add_one_re_plan_round_not_a_restart_ea
         jobs = [await phota.generate(f"moving {i}") for i in range(count)]
         waiting = [asyncio.ensure_future(job.result()) for job in jobs]
         await asyncio.sleep(0)
-        planned: list[int] = []
-        original = Job._planned_delay
-
-        def counted(job: Job) -> float:
-            planned.append(1)
-            return original(job)
-
-        monkeypatch.setattr(Job, "_planned_delay", counted)
+        planned = count_plans(monkeypatch)
         for _ in range(5):  # five new estimates while the first round is under way
             phota._ctx.replan("generate")
         for _ in range(20):
             await asyncio.sleep(0)
         assert len(planned) == 2 * count  # this round, then one more on the newest estimate
-        monkeypatch.setattr(Job, "_planned_delay", original)
+        monkeypatch.undo()
         await asyncio.gather(*waiting)
 
 
